@@ -1,0 +1,69 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Thin filter adapters over plugins/plugin_utils: the gb200 plan and its launch scripts."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils._inventory import (
+    ALL_GROUP,
+    DEFAULTS,
+    HEAD_GROUP,
+    ROLE_GROUPS,
+)
+from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import PlanError
+from ansible_collections.wideep.gb200.plugins.plugin_utils._recipes import RecipeError
+from ansible_collections.wideep.gb200.plugins.plugin_utils._render import launch_script
+
+_display = Display()
+_HOST_KEYS = tuple(DEFAULTS) + ("ansible_host",)
+
+
+def _plain_hostvars(groups: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Only the variables the plan reads, as plain data (templated once per host)."""
+    relevant = set(groups.get(ALL_GROUP, [])) | set(groups.get(HEAD_GROUP, []))
+    for role in ROLE_GROUPS:
+        relevant |= set(groups.get(role, []))
+    relevant |= {h for g, hs in groups.items() if g.startswith(ROLE_GROUPS) for h in hs}
+    out: dict[str, dict[str, Any]] = {}
+    for host in relevant:
+        if host not in hostvars:
+            continue
+        source = hostvars[host]
+        values = {key: source[key] for key in _HOST_KEYS if key in source}
+        if values.get("gb200_head_interface") and "ansible_facts" in source:
+            values["ansible_facts"] = source["ansible_facts"]
+        out[host] = values
+    return out
+
+
+def gb200_plan(groups: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[str, Any]:
+    """groups | wideep.gb200.plan(hostvars): the plan dict, or an error listing every problem."""
+    try:
+        plan = build_plan(
+            {name: list(hosts) for name, hosts in groups.items()},
+            _plain_hostvars(groups, hostvars),
+        )
+    except (PlanError, RecipeError) as exc:
+        raise AnsibleFilterError(str(exc)) from None
+    for warning in plan["warnings"]:
+        _display.warning(
+            f"[{warning['code']}] {warning['where']}: {warning['variable']}: {warning['message']}. "
+            f"Fix: {warning['fix']} (silence: add {warning['code']} to gb200_silence_warnings)"
+        )
+    return plan
+
+
+def gb200_launch_script(host_plan: Mapping[str, Any], host: str, plan: Mapping[str, Any]) -> str:
+    """plan.hosts[host] | wideep.gb200.launch_script(host, plan): the tray's runnable script."""
+    return launch_script(host, dict(host_plan), dict(plan))
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"plan": gb200_plan, "launch_script": gb200_launch_script}

@@ -1,0 +1,164 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Recipes: named flag and env sets (YAML data under recipes/), loaded and checked."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = ("prefill", "decode")
+# The placeholders a recipe or a user's flag value may use; the plan fills them per tray.
+PLACEHOLDERS = frozenset(
+    {
+        "served_model_name",
+        "model_path",
+        "role",
+        "head_ip",
+        "dist_init_addr",
+        "dist_init_port",
+        "bootstrap_port",
+        "nnodes",
+        "node_rank",
+        "gpus",
+    }
+)
+_PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
+FLAG_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+
+
+class RecipeError(ValueError):
+    """A recipe file is malformed (a defect in the recipe, not in the inventory)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    source: str
+    served_model_name: str
+    hf_repo: str
+    quantization: str
+    routed_experts: int
+    max_context_length: int
+    min_driver_branch: int
+    image: str
+    workdir: str
+    module: str
+    dist_init_port: int
+    bootstrap_port: int
+    # flag/env name -> {role: value}; a role absent from the inner dict has no such flag.
+    flags: dict[str, dict[str, Any]]
+    env: dict[str, dict[str, str]]
+
+    def role_flags(self, role: str) -> dict[str, Any]:
+        return {k: v[role] for k, v in self.flags.items() if role in v}
+
+    def role_env(self, role: str) -> dict[str, str]:
+        return {k: v[role] for k, v in self.env.items() if role in v}
+
+
+def placeholders_in(value: str) -> set[str]:
+    return set(_PLACEHOLDER_RE.findall(value))
+
+
+def substitute(value: str, context: dict[str, str]) -> str:
+    """Replace {name} for the known placeholders only; other braces stay as written."""
+    return _PLACEHOLDER_RE.sub(lambda m: context.get(m.group(1), m.group(0)), value)
+
+
+def _split_roles(where: str, name: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        unknown = set(value) - set(ROLES)
+        if unknown:
+            raise RecipeError(f"{where}: {name}: role keys must be prefill/decode, got {sorted(unknown)}")
+        return dict(value)
+    return {role: value for role in ROLES}
+
+
+def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise RecipeError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_recipe(data: Any, where: str) -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{where}: a recipe is a mapping")
+    model = _require(data, "model", dict, where)
+    ports = _require(data, "ports", dict, where)
+    flags_in = _require(data, "flags", dict, where)
+    env_in = _require(data, "env", dict, where)
+    flags: dict[str, dict[str, Any]] = {}
+    for name, value in flags_in.items():
+        if not isinstance(name, str) or not FLAG_NAME_RE.match(name):
+            raise RecipeError(f"{where}: flag {name!r} must be written without '--', lower case")
+        flags[name] = _split_roles(where, name, value)
+        for role_value in flags[name].values():
+            for text in role_value if isinstance(role_value, list) else [role_value]:
+                if isinstance(text, str) and placeholders_in(text) - PLACEHOLDERS:
+                    raise RecipeError(
+                        f"{where}: flag {name}: unknown placeholder(s) "
+                        f"{sorted(placeholders_in(text) - PLACEHOLDERS)}; known: {sorted(PLACEHOLDERS)}"
+                    )
+    env: dict[str, dict[str, str]] = {}
+    for name, value in env_in.items():
+        if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+            raise RecipeError(f"{where}: env name {name!r} is not a valid variable name")
+        per_role = _split_roles(where, name, value)
+        for role_value in per_role.values():
+            if not isinstance(role_value, str):
+                raise RecipeError(f"{where}: env {name}: values are quoted strings, got {role_value!r}")
+        env[name] = per_role
+    return Recipe(
+        name=_require(data, "name", str, where),
+        description=_require(data, "description", str, where),
+        source=_require(data, "source", str, where),
+        served_model_name=_require(model, "served_model_name", str, where),
+        hf_repo=_require(model, "hf_repo", str, where),
+        quantization=_require(model, "quantization", str, where),
+        routed_experts=_require(model, "routed_experts", int, where),
+        max_context_length=_require(model, "max_context_length", int, where),
+        min_driver_branch=_require(model, "min_driver_branch", int, where),
+        image=_require(data, "image", str, where),
+        workdir=_require(data, "workdir", str, where),
+        module=_require(data, "module", str, where),
+        dist_init_port=_require(ports, "dist_init", int, where),
+        bootstrap_port=_require(ports, "bootstrap", int, where),
+        flags=flags,
+        env=env,
+    )
+
+
+@lru_cache(maxsize=None)
+def _load_file(path: str) -> Recipe:
+    with open(path, encoding="utf-8") as handle:
+        recipe = parse_recipe(yaml.safe_load(handle), f"recipe file {path}")
+    return recipe
+
+
+def known_recipes(directory: Path = RECIPES_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yml"))
+
+
+def load_recipe(name: str, directory: Path = RECIPES_DIR) -> Recipe | None:
+    """The recipe called name (bundled), or a recipe file path; None when there is none."""
+    candidate = Path(name)
+    if candidate.suffix in (".yml", ".yaml") and candidate.is_file():
+        return _load_file(str(candidate.resolve()))
+    path = directory / f"{name}.yml"
+    if not FLAG_NAME_RE.match(name) or not path.is_file():
+        return None
+    recipe = _load_file(str(path))
+    if recipe.name != name:
+        raise RecipeError(f"recipe file {path} declares name {recipe.name!r}; it must match the file name")
+    return recipe

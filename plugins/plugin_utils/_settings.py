@@ -1,0 +1,285 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Typed reading of the gb200_* variables: one clear problem per bad value."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ._inventory import DEFAULTS, ENGINES, RESTART_POLICIES, Topology, check_container_name, host_value
+from ._problems import Problems
+from ._recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_recipe
+
+_SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+_ULIMIT_RE = re.compile(r"^([a-z]+)=(-1|unlimited|[0-9]+)(?::(-1|unlimited|[0-9]+))?$")
+_VOLUME_RE = re.compile(r"^/[^:]*:/[^:]*(?::(ro|rw))?$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    recipe: Recipe
+    engine: str
+    gpus_per_node: int
+    frontend_port: int
+    image: str
+    control_plane_image: str
+    served_model_name: str
+    model_dir: str
+    model_mount: str
+    dist_init_port: int
+    bootstrap_port: int
+    etcd_port: int
+    etcd_peer_port: int
+    nats_port: int
+    nats_monitor_port: int
+    container_prefix: str
+    shm_size: str
+    ulimits: tuple[str, ...]  # docker run form: name=soft[:hard]
+    gpus: str | None
+    capabilities: tuple[str, ...]
+    volumes: tuple[str, ...]
+    restart_policy: str
+    mocker_model_path: str
+    mocker_args: dict[str, Any]
+    silenced: frozenset[str]
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    args: dict[str, Any]
+    env: dict[str, str | None]
+
+
+def _where_all(hosts: Sequence[str]) -> str:
+    return "hosts " + ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+
+
+def agreed_value(
+    name: str,
+    hosts: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    problems: Problems,
+    scope_where: str,
+    fix_scope: str,
+) -> Any:
+    """The value every host of a scope has; an error naming the odd hosts when they differ."""
+    if not hosts:
+        return DEFAULTS[name][0]
+    first = host_value(hostvars, hosts[0], name)
+    odd = [h for h in hosts[1:] if host_value(hostvars, h, name) != first]
+    if odd:
+        problems.error(
+            "E-VAR-DIFFERS", scope_where, name,
+            f"{_where_all(odd)} have a different value than {hosts[0]} ({first!r})",
+            f"set {name} once for {fix_scope} (group_vars), not per host",
+        )
+    return first
+
+
+def _int(problems: Problems, name: str, value: Any, low: int, high: int, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.error(
+            "E-BAD-TYPE", where, name, f"{value!r} is not an integer in [{low}, {high}]",
+            f"set {name} to an integer between {low} and {high}",
+        )
+        return low
+    return value
+
+
+def _str(problems: Problems, name: str, value: Any, where: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        problems.error("E-BAD-TYPE", where, name, f"{value!r} is not a non-empty string", f"set {name} to a string")
+        return None
+    return value
+
+
+def _str_list(problems: Problems, name: str, value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.error("E-BAD-TYPE", where, name, f"{value!r} is not a list of strings", f"set {name} to a YAML list of strings")
+        return []
+    return list(value)
+
+
+def check_args(problems: Problems, name: str, value: Any, where: str) -> dict[str, Any]:
+    """gb200_<role>_args: flag (no '--') -> scalar, list, true (bare flag) or null (remove)."""
+    if not isinstance(value, dict):
+        problems.error(
+            "E-BAD-TYPE", where, name, f"{value!r} is not a mapping of flag -> value",
+            f"write {name} as a YAML mapping, e.g. {{'mem-fraction-static': 0.8}}",
+        )
+        return {}
+    out: dict[str, Any] = {}
+    for flag, flag_value in value.items():
+        if not isinstance(flag, str) or not FLAG_NAME_RE.match(flag):
+            fix = f"write '{flag.lstrip('-')}'" if isinstance(flag, str) and flag.startswith("-") else "use the flag's long name"
+            problems.error(
+                "E-BAD-FLAG-NAME", where, f"{name}[{flag!r}]",
+                "flag names are written without the leading '--', in lower case", fix,
+            )
+            continue
+        items = flag_value if isinstance(flag_value, list) else [flag_value]
+        if isinstance(flag_value, dict) or any(isinstance(i, (dict, list)) for i in items) or (
+            isinstance(flag_value, list) and (not flag_value or any(isinstance(i, bool) or i is None for i in flag_value))
+        ):
+            problems.error(
+                "E-BAD-FLAG-VALUE", where, f"{name}[{flag!r}]",
+                f"{flag_value!r} is not a flag value",
+                "use a string or number, true for a bare flag, null to remove it, or a non-empty list of values",
+            )
+            continue
+        out[flag] = flag_value
+    return out
+
+
+def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str, str | None]:
+    if not isinstance(value, dict):
+        problems.error(
+            "E-BAD-TYPE", where, name, f"{value!r} is not a mapping of NAME -> value",
+            f"write {name} as a YAML mapping, e.g. {{'NCCL_DEBUG': 'INFO'}}",
+        )
+        return {}
+    out: dict[str, str | None] = {}
+    for env_name, env_value in value.items():
+        if not isinstance(env_name, str) or not ENV_NAME_RE.match(env_name):
+            problems.error(
+                "E-BAD-ENV-NAME", where, f"{name}[{env_name!r}]", "not a valid environment variable name",
+                "use letters, digits and '_', not starting with a digit",
+            )
+        elif isinstance(env_value, bool):
+            problems.error(
+                "E-BAD-ENV-VALUE", where, f"{name}[{env_name!r}]",
+                f"{env_value!r} is a YAML boolean, which would reach the process as an arbitrary string",
+                "quote the exact string the process expects, e.g. '1', 'true' or 'True'",
+            )
+        elif env_value is None or isinstance(env_value, (str, int, float)):
+            out[env_name] = None if env_value is None else str(env_value)
+        else:
+            problems.error(
+                "E-BAD-ENV-VALUE", where, f"{name}[{env_name!r}]", f"{env_value!r} is not a string",
+                "give a quoted string (null removes a recipe variable)",
+            )
+    return out
+
+
+def read_settings(
+    topology: Topology,
+    trays: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    problems: Problems,
+) -> Settings | None:
+    everyone = list(dict.fromkeys(([topology.head] if topology.head else []) + list(trays)))
+    where = "inventory"
+    values = {
+        name: agreed_value(name, everyone, hostvars, problems, "groups gb200 and dynamo_head", "all trays")
+        for name, (_, scope) in DEFAULTS.items()
+        if scope == "global"
+    }
+
+    recipe_name = _str(problems, "gb200_recipe", values["gb200_recipe"], where)
+    recipe = None
+    if recipe_name is not None:
+        recipe = load_recipe(recipe_name)
+        if recipe is None:
+            problems.error(
+                "E-UNKNOWN-RECIPE", where, "gb200_recipe", f"no recipe named {recipe_name!r}",
+                f"use one of: {', '.join(known_recipes())} (or the path of a recipe .yml file)",
+            )
+    engine = values["gb200_engine"]
+    if engine not in ENGINES:
+        problems.error(
+            "E-BAD-ENGINE", where, "gb200_engine", f"{engine!r} is not an engine",
+            f"use one of: {', '.join(ENGINES)}",
+        )
+    gpus_per_node = _int(problems, "gb200_gpus_per_node", values["gb200_gpus_per_node"], 1, 8, where)
+    ports = {
+        name: _int(problems, name, values[name], 1, 65535, where)
+        for name in ("gb200_frontend_port", "gb200_etcd_port", "gb200_etcd_peer_port", "gb200_nats_port", "gb200_nats_monitor_port")
+    }
+    optional_ports = {
+        name: None if values[name] is None else _int(problems, name, values[name], 1, 65535, where)
+        for name in ("gb200_dist_init_port", "gb200_bootstrap_port")
+    }
+    strings = {
+        name: _str(problems, name, values[name], where, optional=True)
+        for name in ("gb200_head_interface", "gb200_image", "gb200_control_plane_image", "gb200_served_model_name",
+                     "gb200_model_dir", "gb200_mocker_model_path", "gb200_container_gpus")
+    }
+    for name in ("gb200_model_dir",):
+        if strings[name] is not None and not str(strings[name]).startswith("/"):
+            problems.error("E-BAD-PATH", where, name, f"{strings[name]!r} is not an absolute path", "give an absolute path on the trays")
+    model_mount = _str(problems, "gb200_model_mount", values["gb200_model_mount"], where) or "/model/"
+    if not model_mount.startswith("/"):
+        problems.error("E-BAD-PATH", where, "gb200_model_mount", f"{model_mount!r} is not an absolute path", "give an absolute path inside the container, e.g. /model/")
+    prefix = _str(problems, "gb200_container_prefix", values["gb200_container_prefix"], where) or "wideep"
+    if not check_container_name(prefix):
+        problems.error("E-BAD-NAME", where, "gb200_container_prefix", f"{prefix!r} is not a valid container name prefix", "use letters, digits, '_', '.', '-'")
+    shm = str(values["gb200_container_shm_size"])
+    if not _SHM_RE.match(shm):
+        problems.error("E-BAD-TYPE", where, "gb200_container_shm_size", f"{shm!r} is not a size", "write it like docker's --shm-size, e.g. 10G")
+    ulimits = _str_list(problems, "gb200_container_ulimits", values["gb200_container_ulimits"], where)
+    for item in ulimits:
+        if not _ULIMIT_RE.match(item):
+            problems.error(
+                "E-BAD-ULIMIT", where, "gb200_container_ulimits", f"{item!r} is not NAME=SOFT[:HARD]",
+                "write each like docker's --ulimit, e.g. memlock=-1 or nofile=65536:65536",
+            )
+    volumes = _str_list(problems, "gb200_container_volumes", values["gb200_container_volumes"], where)
+    for item in volumes:
+        if not _VOLUME_RE.match(item):
+            problems.error("E-BAD-VOLUME", where, "gb200_container_volumes", f"{item!r} is not /host:/container[:ro|rw]", "write absolute host and container paths")
+    capabilities = _str_list(problems, "gb200_container_capabilities", values["gb200_container_capabilities"], where)
+    silenced = _str_list(problems, "gb200_silence_warnings", values["gb200_silence_warnings"], where)
+    restart = values["gb200_restart_policy"]
+    if restart not in RESTART_POLICIES:
+        problems.error("E-BAD-RESTART", where, "gb200_restart_policy", f"{restart!r} is not a restart policy", f"use one of: {', '.join(RESTART_POLICIES)}")
+    mocker_args = check_args(problems, "gb200_mocker_args", values["gb200_mocker_args"], where)
+    problems.silenced = frozenset(silenced)
+    if recipe is None:
+        return None
+    image = strings["gb200_image"] or recipe.image
+    served = strings["gb200_served_model_name"] or recipe.served_model_name
+    return Settings(
+        recipe=recipe,
+        engine=str(engine),
+        gpus_per_node=gpus_per_node,
+        frontend_port=ports["gb200_frontend_port"],
+        image=image,
+        control_plane_image=strings["gb200_control_plane_image"] or image,
+        served_model_name=served,
+        model_dir=strings["gb200_model_dir"] or f"/models/{recipe.hf_repo}",
+        model_mount=model_mount,
+        dist_init_port=optional_ports["gb200_dist_init_port"] or recipe.dist_init_port,
+        bootstrap_port=optional_ports["gb200_bootstrap_port"] or recipe.bootstrap_port,
+        etcd_port=ports["gb200_etcd_port"],
+        etcd_peer_port=ports["gb200_etcd_peer_port"],
+        nats_port=ports["gb200_nats_port"],
+        nats_monitor_port=ports["gb200_nats_monitor_port"],
+        container_prefix=prefix,
+        shm_size=shm,
+        ulimits=tuple(ulimits),
+        gpus=strings["gb200_container_gpus"],
+        capabilities=tuple(capabilities),
+        volumes=tuple(volumes),
+        restart_policy=str(restart),
+        mocker_model_path=strings["gb200_mocker_model_path"] or served,
+        mocker_args=mocker_args,
+        silenced=frozenset(silenced),
+    )
+
+
+def read_worker_settings(
+    worker_name: str,
+    role: str,
+    hosts: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    problems: Problems,
+) -> WorkerSettings:
+    where = f"group {worker_name}"
+    args_name, env_name = f"gb200_{role}_args", f"gb200_{role}_env"
+    args = agreed_value(args_name, hosts, hostvars, problems, where, f"group {worker_name} or {role}")
+    env = agreed_value(env_name, hosts, hostvars, problems, where, f"group {worker_name} or {role}")
+    return WorkerSettings(args=check_args(problems, args_name, args, where), env=check_env(problems, env_name, env, where))
