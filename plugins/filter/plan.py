@@ -1,10 +1,11 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Thin filter adapters over plugins/plugin_utils: the gb200 plan and its launch scripts."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
@@ -18,10 +19,10 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils._inventory import (
 from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
 from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import PlanError
 from ansible_collections.wideep.gb200.plugins.plugin_utils._recipes import RecipeError
-from ansible_collections.wideep.gb200.plugins.plugin_utils._render import launch_script
+from ansible_collections.wideep.gb200.plugins.plugin_utils._render import launch_script, render_files
 
 _display = Display()
-_HOST_KEYS = tuple(DEFAULTS) + ("ansible_host",)
+_HOST_KEYS = (*tuple(DEFAULTS), "ansible_host")
 
 
 def _plain_hostvars(groups: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -51,12 +52,20 @@ def gb200_plan(groups: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[s
         )
     except (PlanError, RecipeError) as exc:
         raise AnsibleFilterError(str(exc)) from None
+    # The same warning on many workers is said once, naming them all.
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
     for warning in plan["warnings"]:
-        _display.warning(
-            f"[{warning['code']}] {warning['where']}: {warning['variable']}: {warning['message']}. "
-            f"Fix: {warning['fix']} (silence: add {warning['code']} to gb200_silence_warnings)"
-        )
+        key = (warning["code"], warning["variable"], warning["message"], warning["fix"])
+        grouped.setdefault(key, []).append(warning["where"])
+    for (code, variable, message, fix), wheres in grouped.items():
+        where = wheres[0] if len(wheres) == 1 else f"{len(wheres)} groups ({', '.join(w.split()[-1] for w in wheres[:4])}{', ...' if len(wheres) > 4 else ''})"
+        _display.warning(f"[{code}] {where}: {variable}: {message}. Fix: {fix} (silence: add {code} to gb200_silence_warnings)")
     return plan
+
+
+def gb200_render_files(plan: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """gb200_plan | wideep.gb200.render_files: plan.json and hosts/<host>.sh, for wideep.gb200.files."""
+    return render_files(dict(plan))
 
 
 def gb200_launch_script(host_plan: Mapping[str, Any], host: str, plan: Mapping[str, Any]) -> str:
@@ -66,4 +75,4 @@ def gb200_launch_script(host_plan: Mapping[str, Any], host: str, plan: Mapping[s
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"plan": gb200_plan, "launch_script": gb200_launch_script}
+        return {"plan": gb200_plan, "launch_script": gb200_launch_script, "render_files": gb200_render_files}

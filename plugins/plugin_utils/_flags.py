@@ -1,5 +1,5 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Resolved flags of one worker: recipe order, user overrides, placeholders, typed reads."""
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class FlagView:
         value = self.raw(canonical)
         if value is None:
             return None
-        if isinstance(value, bool) or isinstance(value, list):
+        if isinstance(value, (bool, list)):
             raise ValueError(value)
         return int(str(value))
 
@@ -79,6 +79,6 @@ class FlagView:
         value = self.raw(canonical)
         if value is None:
             return None
-        if isinstance(value, bool) or isinstance(value, list):
+        if isinstance(value, (bool, list)):
             raise ValueError(value)
         return float(str(value))

@@ -1,16 +1,22 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """The inventory contract: groups -> head, workers and ranks; host vars -> typed settings."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
-
-import netaddr
+from types import ModuleType
+from typing import Any
 
 from ._problems import Problems
+
+netaddr: ModuleType | None
+try:
+    import netaddr
+except ImportError:  # reported when an address is checked, as a plan problem
+    netaddr = None
 
 ALL_GROUP = "gb200"
 HEAD_GROUP = "dynamo_head"
@@ -81,8 +87,14 @@ def _natural_key(name: str) -> list[Any]:
 
 
 def host_value(hostvars: Mapping[str, Mapping[str, Any]], host: str, name: str) -> Any:
-    value = hostvars.get(host, {}).get(name)
-    return DEFAULTS[name][0] if value is None else value
+    """The host's value, else the default. An explicit null means "none" (gb200_container_gpus:
+    null), except for mappings and lists, where an empty YAML key means empty."""
+    default = DEFAULTS[name][0]
+    host_vars = hostvars.get(host, {})
+    if name not in host_vars:
+        return default
+    value = host_vars[name]
+    return default if value is None and isinstance(default, (dict, list)) else value
 
 
 def read_topology(
@@ -93,7 +105,9 @@ def read_topology(
     trays = list(groups.get(ALL_GROUP, []))
     if not trays:
         problems.error(
-            "E-NO-TRAYS", f"group {ALL_GROUP}", "inventory",
+            "E-NO-TRAYS",
+            f"group {ALL_GROUP}",
+            "inventory",
             f"group '{ALL_GROUP}' is missing or empty",
             f"put every GB200 tray in group '{ALL_GROUP}' (see inventories/gb200/hosts.yml)",
         )
@@ -101,9 +115,10 @@ def read_topology(
     head: str | None = None
     if len(heads) != 1:
         problems.error(
-            "E-HEAD-COUNT", f"group {HEAD_GROUP}", "inventory",
-            f"group '{HEAD_GROUP}' must hold exactly one host (etcd, NATS and the frontend), has {len(heads)}"
-            + (f": {', '.join(heads)}" if heads else ""),
+            "E-HEAD-COUNT",
+            f"group {HEAD_GROUP}",
+            "inventory",
+            f"group '{HEAD_GROUP}' must hold exactly one host (etcd, NATS and the frontend), has {len(heads)}" + (f": {', '.join(heads)}" if heads else ""),
             f"list one host under '{HEAD_GROUP}'",
         )
     if heads:
@@ -119,7 +134,9 @@ def read_topology(
             hosts = list(groups[name])
             if not hosts:
                 problems.error(
-                    "E-EMPTY-WORKER", f"group {name}", "inventory",
+                    "E-EMPTY-WORKER",
+                    f"group {name}",
+                    "inventory",
                     "worker group has no hosts",
                     f"list the worker's trays under '{name}' in rank order, or remove the group",
                 )
@@ -127,21 +144,27 @@ def read_topology(
             outside = [h for h in hosts if h not in members]
             if outside:
                 problems.error(
-                    "E-WORKER-PARENT", f"group {name}", "inventory",
+                    "E-WORKER-PARENT",
+                    f"group {name}",
+                    "inventory",
                     f"worker group is not a child of group '{role}' (hosts {', '.join(outside)} are not in '{role}')",
                     f"move '{name}' under '{role}: children:'",
                 )
             for host in hosts:
                 if host in seen:
                     problems.error(
-                        "E-HOST-TWO-WORKERS", f"host {host}", "inventory",
+                        "E-HOST-TWO-WORKERS",
+                        f"host {host}",
+                        "inventory",
                         f"host is in two worker groups, '{seen[host]}' and '{name}'",
                         "keep each tray in exactly one worker group",
                     )
                 seen.setdefault(host, name)
                 if trays and host not in trays:
                     problems.error(
-                        "E-WORKER-NOT-TRAY", f"host {host}", "inventory",
+                        "E-WORKER-NOT-TRAY",
+                        f"host {host}",
+                        "inventory",
                         f"host of worker '{name}' is not in group '{ALL_GROUP}'",
                         f"add it to '{ALL_GROUP}' (every tray that runs a worker is a GB200 tray)",
                     )
@@ -149,13 +172,17 @@ def read_topology(
             workers.append(Worker(name=name, role=role, hosts=tuple(hosts)))
         for host in sorted(members - grouped):
             problems.error(
-                "E-HOST-NO-WORKER", f"host {host}", "inventory",
+                "E-HOST-NO-WORKER",
+                f"host {host}",
+                "inventory",
                 f"host is in group '{role}' but in none of its worker groups",
                 f"put it in a worker group such as '{role}_0' (a child of '{role}'); its position there is its node rank",
             )
         if not any(w.role == role for w in workers):
             problems.error(
-                "E-NO-WORKERS", f"group {role}", "inventory",
+                "E-NO-WORKERS",
+                f"group {role}",
+                "inventory",
                 f"no {role} worker: disaggregated serving needs at least one '{role}_<n>' group with trays",
                 f"add a group '{role}_0' under '{role}: children:' listing its trays in rank order",
             )
@@ -170,7 +197,9 @@ def read_topology(
     for host, ip in addresses.items():
         if ip in by_ip:
             problems.error(
-                "E-DUPLICATE-IP", f"host {host}", "ansible_host / gb200_node_ip",
+                "E-DUPLICATE-IP",
+                f"host {host}",
+                "ansible_host / gb200_node_ip",
                 f"address {ip} is also the address of host {by_ip[ip]}",
                 "give every tray its own address",
             )
@@ -191,20 +220,31 @@ def _address(host: str, hostvars: Mapping[str, Mapping[str, Any]], problems: Pro
         candidate = (info.get("ipv4") or {}).get("address")
         if candidate is None:
             problems.error(
-                "E-NO-INTERFACE", f"host {host}", variable,
-                f"no IPv4 address for interface '{interface}' in the host's facts"
-                + ("" if facts else " (facts were not gathered)"),
-                "gather facts first (the serve play does), fix the interface name, "
-                "or set gb200_node_ip for this host",
+                "E-NO-INTERFACE",
+                f"host {host}",
+                variable,
+                f"no IPv4 address for interface '{interface}' in the host's facts" + ("" if facts else " (facts were not gathered)"),
+                "gather facts first (the serve play does), fix the interface name, or set gb200_node_ip for this host",
             )
             return None
     else:
         variable, candidate = "ansible_host", hv.get("ansible_host", host)
+    if netaddr is None:
+        problems.error(
+            "E-NO-NETADDR",
+            "controller",
+            "python",
+            "the Python package netaddr is missing on the controller (it checks every address)",
+            "pip install netaddr (requirements.txt) in the environment that runs ansible-playbook",
+        )
+        return None
     try:
         return str(netaddr.IPAddress(str(candidate)))
     except (netaddr.AddrFormatError, ValueError, TypeError):
         problems.error(
-            "E-BAD-IP", f"host {host}", variable,
+            "E-BAD-IP",
+            f"host {host}",
+            variable,
             f"{candidate!r} is not an IP address (heads, etcd and NATS are reached by address)",
             "set ansible_host, or gb200_node_ip, to the tray's IPv4/IPv6 address on the serving network",
         )

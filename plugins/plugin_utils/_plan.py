@@ -1,5 +1,5 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """The plan: inventory groups + gb200_* variables -> every tray's exact launch spec.
 
 Computed once for the whole inventory on the controller. Pure: no Ansible, no I/O other
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ._flags import FlagView, fill, merge_flags, to_argv
 from ._inventory import ALL_GROUP, HEAD_GROUP, Topology, Worker, read_topology
 from ._problems import PlanError, Problems
 from ._rules import (
-    OWNED_ENV,
     Parallelism,
     WorkerFacts,
     check_env,
@@ -43,8 +43,8 @@ def _ulimits(settings: Settings) -> list[str]:
     """docker run's name=soft[:hard] -> community.docker's name:soft:hard."""
     out = []
     for item in settings.ulimits:
-        name, _, values = item.partition("=")
-        soft, _, hard = values.partition(":")
+        name, _sep, values = item.partition("=")
+        soft, _sep, hard = values.partition(":")
         soft = "-1" if soft == "unlimited" else soft
         hard = soft if not hard else ("-1" if hard == "unlimited" else hard)
         out.append(f"{name}:{soft}:{hard}")
@@ -107,30 +107,55 @@ def _head_containers(settings: Settings, head_ip: str) -> list[dict[str, Any]]:
     prefix, host = settings.container_prefix, _url_host(head_ip)
     cp_env = {"ETCD_ENDPOINTS": f"http://{host}:{settings.etcd_port}", "NATS_SERVER": f"nats://{host}:{settings.nats_port}"}
     etcd = _container(
-        settings, name=f"{prefix}-etcd", kind="etcd", image=settings.control_plane_image,
+        settings,
+        name=f"{prefix}-etcd",
+        kind="etcd",
+        image=settings.control_plane_image,
         command=[
-            "etcd", "--name", f"{prefix}-etcd", "--data-dir", "/tmp/etcd-data",
-            "--listen-client-urls", f"http://0.0.0.0:{settings.etcd_port}",
-            "--advertise-client-urls", f"http://{host}:{settings.etcd_port}",
-            "--listen-peer-urls", f"http://0.0.0.0:{settings.etcd_peer_port}",
-            "--initial-advertise-peer-urls", f"http://{host}:{settings.etcd_peer_port}",
-            "--initial-cluster", f"{prefix}-etcd=http://{host}:{settings.etcd_peer_port}",
+            "etcd",
+            "--name",
+            f"{prefix}-etcd",
+            "--data-dir",
+            "/tmp/etcd-data",
+            "--listen-client-urls",
+            f"http://0.0.0.0:{settings.etcd_port}",
+            "--advertise-client-urls",
+            f"http://{host}:{settings.etcd_port}",
+            "--listen-peer-urls",
+            f"http://0.0.0.0:{settings.etcd_peer_port}",
+            "--initial-advertise-peer-urls",
+            f"http://{host}:{settings.etcd_peer_port}",
+            "--initial-cluster",
+            f"{prefix}-etcd=http://{host}:{settings.etcd_peer_port}",
         ],
-        env={}, labels={"kind": "etcd"},
-        ports=[{"port": settings.etcd_port, "use": "etcd client", "variable": "gb200_etcd_port"},
-               {"port": settings.etcd_peer_port, "use": "etcd peer", "variable": "gb200_etcd_peer_port"}],
+        env={},
+        labels={"kind": "etcd"},
+        ports=[
+            {"port": settings.etcd_port, "use": "etcd client", "variable": "gb200_etcd_port"},
+            {"port": settings.etcd_peer_port, "use": "etcd peer", "variable": "gb200_etcd_peer_port"},
+        ],
     )
     nats = _container(
-        settings, name=f"{prefix}-nats", kind="nats", image=settings.control_plane_image,
+        settings,
+        name=f"{prefix}-nats",
+        kind="nats",
+        image=settings.control_plane_image,
         command=["nats-server", "-js", "--store_dir", "/tmp/nats-data", "-p", str(settings.nats_port), "-m", str(settings.nats_monitor_port)],
-        env={}, labels={"kind": "nats"},
-        ports=[{"port": settings.nats_port, "use": "NATS client", "variable": "gb200_nats_port"},
-               {"port": settings.nats_monitor_port, "use": "NATS monitoring", "variable": "gb200_nats_monitor_port"}],
+        env={},
+        labels={"kind": "nats"},
+        ports=[
+            {"port": settings.nats_port, "use": "NATS client", "variable": "gb200_nats_port"},
+            {"port": settings.nats_monitor_port, "use": "NATS monitoring", "variable": "gb200_nats_monitor_port"},
+        ],
     )
     frontend = _container(
-        settings, name=f"{prefix}-frontend", kind="frontend", image=settings.image,
+        settings,
+        name=f"{prefix}-frontend",
+        kind="frontend",
+        image=settings.image,
         command=["python3", "-m", "dynamo.frontend", f"--http-port={settings.frontend_port}"],
-        env=cp_env, labels={"kind": "frontend"},
+        env=cp_env,
+        labels={"kind": "frontend"},
         working_dir=settings.recipe.workdir if settings.engine == "sglang" else None,
         volumes=[f"{settings.model_dir}:{settings.model_mount}:ro"],
         ports=[{"port": settings.frontend_port, "use": "Dynamo frontend HTTP", "variable": "gb200_frontend_port"}],
@@ -149,7 +174,9 @@ def _check_ports(problems: Problems, hosts: dict[str, dict[str, Any]]) -> None:
             port, use = entry["port"], entry["use"]
             if port in seen and seen[port] != use:
                 problems.error(
-                    "E-PORT-COLLISION", f"host {host}", entry.get("variable", "ports"),
+                    "E-PORT-COLLISION",
+                    f"host {host}",
+                    entry.get("variable", "ports"),
                     f"port {port} is wanted by both {seen[port]} and {use}",
                     "give one of them another port (gb200_frontend_port, gb200_etcd_port, gb200_nats_port, "
                     "gb200_dist_init_port, gb200_bootstrap_port or the worker's args)",
@@ -168,8 +195,19 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
 
     recipe = settings.recipe
     hosts: dict[str, dict[str, Any]] = {
-        h: {"address": topology.addresses.get(h), "groups": [], "worker": None, "role": None, "node_rank": None,
-            "nnodes": None, "launch": False, "argv": None, "env": None, "containers": [], "_extra_ports": []}
+        h: {
+            "address": topology.addresses.get(h),
+            "groups": [],
+            "worker": None,
+            "role": None,
+            "node_rank": None,
+            "nnodes": None,
+            "launch": False,
+            "argv": None,
+            "env": None,
+            "containers": [],
+            "_extra_ports": [],
+        }
         for h in dict.fromkeys(trays + ([topology.head] if topology.head else []))
     }
     control_plane: dict[str, Any] = {}
@@ -179,14 +217,15 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
         hosts[topology.head]["groups"].append(HEAD_GROUP)
         hosts[topology.head]["containers"] += _head_containers(settings, head_ip)
         control_plane = {
-            "host": topology.head, "address": head_ip,
+            "host": topology.head,
+            "address": head_ip,
             "etcd_endpoints": f"http://{_url_host(head_ip)}:{settings.etcd_port}",
             "nats_server": f"nats://{_url_host(head_ip)}:{settings.nats_port}",
-            "etcd_port": settings.etcd_port, "nats_port": settings.nats_port,
+            "etcd_port": settings.etcd_port,
+            "nats_port": settings.nats_port,
             "nats_monitor_port": settings.nats_monitor_port,
         }
-        frontend = {"host": topology.head, "address": head_ip, "port": settings.frontend_port,
-                    "url": f"http://{_url_host(head_ip)}:{settings.frontend_port}"}
+        frontend = {"host": topology.head, "address": head_ip, "port": settings.frontend_port, "url": f"http://{_url_host(head_ip)}:{settings.frontend_port}"}
 
     checked: dict[str, list[tuple[WorkerFacts, FlagView, Parallelism]]] = {"prefill": [], "decode": []}
     workers_out: list[dict[str, Any]] = []
@@ -207,8 +246,13 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
         "served_model_name": settings.served_model_name,
         "image": settings.image,
         "gpus_per_node": settings.gpus_per_node,
-        "model": {"hf_repo": recipe.hf_repo, "host_dir": settings.model_dir, "mount": settings.model_mount,
-                  "quantization": recipe.quantization, "min_driver_branch": recipe.min_driver_branch},
+        "model": {
+            "hf_repo": recipe.hf_repo,
+            "host_dir": settings.model_dir,
+            "mount": settings.model_mount,
+            "quantization": recipe.quantization,
+            "min_driver_branch": recipe.min_driver_branch,
+        },
         "control_plane": control_plane,
         "frontend": frontend,
         "workers": workers_out,
@@ -237,17 +281,19 @@ def _plan_worker(
         return None  # its address error is already reported
     dist_init_addr = f"{_url_host(head_ip)}:{settings.dist_init_port}"
     context = {
-        "served_model_name": settings.served_model_name, "model_path": settings.model_mount, "role": role,
-        "head_ip": head_ip, "dist_init_addr": dist_init_addr, "dist_init_port": str(settings.dist_init_port),
-        "bootstrap_port": str(settings.bootstrap_port), "nnodes": str(nnodes),
+        "served_model_name": settings.served_model_name,
+        "model_path": settings.model_mount,
+        "role": role,
+        "head_ip": head_ip,
+        "dist_init_addr": dist_init_addr,
+        "dist_init_port": str(settings.dist_init_port),
+        "bootstrap_port": str(settings.bootstrap_port),
+        "nnodes": str(nnodes),
         "gpus": str(nnodes * settings.gpus_per_node),
     }
     resolved = fill(merge_flags(recipe.role_flags(role), ws.args), context)
     view = FlagView(dict(resolved))
-    env: dict[str, str] = {}
-    for name, value in (recipe.role_env(role) | ws.env).items():
-        if value is not None:
-            env[name] = value
+    env = {name: value for name, value in (recipe.role_env(role) | ws.env).items() if value is not None}
     par = check_parallelism(problems, facts, view)
     if par is None:
         return None
@@ -258,7 +304,9 @@ def _plan_worker(
     served = view.text("served-model-name") or settings.served_model_name
     if served != settings.served_model_name:
         problems.error(
-            "E-SERVED-DIFFERS", facts.where, f"{facts.args_var}['served-model-name']",
+            "E-SERVED-DIFFERS",
+            facts.where,
+            f"{facts.args_var}['served-model-name']",
             f"serves {served!r} but the deployment serves {settings.served_model_name!r}",
             "set gb200_served_model_name once instead of per worker",
         )
@@ -266,11 +314,9 @@ def _plan_worker(
         bootstrap = int(view.text("disaggregation-bootstrap-port") or settings.bootstrap_port)
     except ValueError:
         bootstrap = settings.bootstrap_port
-        problems.error("E-BAD-FLAG-VALUE", facts.where, f"{facts.args_var}['disaggregation-bootstrap-port']",
-                       "not an integer", "give a port number")
+        problems.error("E-BAD-FLAG-VALUE", facts.where, f"{facts.args_var}['disaggregation-bootstrap-port']", "not an integer", "give a port number")
     if control_plane:
         env |= {"ETCD_ENDPOINTS": control_plane["etcd_endpoints"], "NATS_SERVER": control_plane["nats_server"]}
-    assert set(OWNED_ENV) <= set(env) or not control_plane
 
     mocker = settings.engine == "mocker"
     for rank, host in enumerate(worker.hosts):
@@ -279,8 +325,7 @@ def _plan_worker(
         spec["groups"].append(worker.name)
         if mocker and rank > 0:
             # The mocker simulates the whole multi-tray worker from its rank-0 tray.
-            spec.update({"launch": False, "argv": None, "env": None,
-                         "note": f"mocker engine: {worker.hosts[0]} (rank 0) runs all of {worker.name}"})
+            spec.update({"launch": False, "argv": None, "env": None, "note": f"mocker engine: {worker.hosts[0]} (rank 0) runs all of {worker.name}"})
             continue
         if mocker:
             argv = _mocker_argv(settings, role, par, bootstrap)
@@ -288,27 +333,44 @@ def _plan_worker(
             argv = ["python3", "-m", recipe.module, *to_argv(fill(resolved, {"node_rank": str(rank)}))]
         ports: list[dict[str, Any]] = []
         if rank == 0 and not mocker:
-            ports.append({"port": settings.dist_init_port, "use": f"{worker.name} torch.distributed rendezvous (dist-init)",
-                          "variable": "gb200_dist_init_port"})
+            ports.append(
+                {"port": settings.dist_init_port, "use": f"{worker.name} torch.distributed rendezvous (dist-init)", "variable": "gb200_dist_init_port"}
+            )
             if par.dp_attention:
-                ports += [{"port": settings.dist_init_port + i, "use": f"{worker.name} SGLang ZMQ (dist-init + {i})",
-                           "variable": "gb200_dist_init_port"} for i in range(1, DP_ATTENTION_ZMQ_PORTS + 1)]
+                ports += [
+                    {"port": settings.dist_init_port + i, "use": f"{worker.name} SGLang ZMQ (dist-init + {i})", "variable": "gb200_dist_init_port"}
+                    for i in range(1, DP_ATTENTION_ZMQ_PORTS + 1)
+                ]
         if rank == 0 and role == "prefill":
             ports.append({"port": bootstrap, "use": f"{worker.name} disaggregation bootstrap", "variable": "gb200_bootstrap_port"})
         container = _container(
-            settings, name=f"{settings.container_prefix}-{worker.name}-rank{rank}", kind="worker",
-            image=settings.image, command=argv, env=dict(env),
-            labels={"kind": "worker", "worker": worker.name, "role": role, "rank": str(rank),
-                    "recipe": recipe.name, "engine": settings.engine},
-            working_dir=None if mocker else recipe.workdir, gpus=True, tuned=True,
+            settings,
+            name=f"{settings.container_prefix}-{worker.name}-rank{rank}",
+            kind="worker",
+            image=settings.image,
+            command=argv,
+            env=dict(env),
+            labels={"kind": "worker", "worker": worker.name, "role": role, "rank": str(rank), "recipe": recipe.name, "engine": settings.engine},
+            working_dir=None if mocker else recipe.workdir,
+            gpus=True,
+            tuned=True,
             volumes=[f"{settings.model_dir}:{settings.model_mount}:ro", *settings.volumes],
             ports=ports,
         )
         spec.update({"launch": True, "argv": argv, "env": dict(env)})
         spec["containers"].append(container)
     return {
-        "name": worker.name, "role": role, "hosts": list(worker.hosts), "head": worker.hosts[0], "head_ip": head_ip,
-        "nnodes": nnodes, "gpus": nnodes * settings.gpus_per_node, "tp_size": par.tp, "dp_size": par.dp, "ep_size": par.ep,
-        "dist_init_addr": dist_init_addr, "bootstrap_port": bootstrap,
+        "name": worker.name,
+        "role": role,
+        "hosts": list(worker.hosts),
+        "head": worker.hosts[0],
+        "head_ip": head_ip,
+        "nnodes": nnodes,
+        "gpus": nnodes * settings.gpus_per_node,
+        "tp_size": par.tp,
+        "dp_size": par.dp,
+        "ep_size": par.ep,
+        "dist_init_addr": dist_init_addr,
+        "bootstrap_port": bootstrap,
         "launch_hosts": [worker.hosts[0]] if mocker else list(worker.hosts),
     }

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Problems found while planning: one per issue, each naming where, what and the fix."""
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Recipes: named flag and env sets (YAML data under recipes/), loaded and checked."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +81,12 @@ def _split_roles(where: str, name: str, value: Any) -> dict[str, Any]:
         if unknown:
             raise RecipeError(f"{where}: {name}: role keys must be prefill/decode, got {sorted(unknown)}")
         return dict(value)
-    return {role: value for role in ROLES}
+    return dict.fromkeys(ROLES, value)
 
 
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = data.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RecipeError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
     return value
 
@@ -107,8 +107,7 @@ def parse_recipe(data: Any, where: str) -> Recipe:
             for text in role_value if isinstance(role_value, list) else [role_value]:
                 if isinstance(text, str) and placeholders_in(text) - PLACEHOLDERS:
                     raise RecipeError(
-                        f"{where}: flag {name}: unknown placeholder(s) "
-                        f"{sorted(placeholders_in(text) - PLACEHOLDERS)}; known: {sorted(PLACEHOLDERS)}"
+                        f"{where}: flag {name}: unknown placeholder(s) {sorted(placeholders_in(text) - PLACEHOLDERS)}; known: {sorted(PLACEHOLDERS)}"
                     )
     env: dict[str, dict[str, str]] = {}
     for name, value in env_in.items():
@@ -139,11 +138,10 @@ def parse_recipe(data: Any, where: str) -> Recipe:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_file(path: str) -> Recipe:
     with open(path, encoding="utf-8") as handle:
-        recipe = parse_recipe(yaml.safe_load(handle), f"recipe file {path}")
-    return recipe
+        return parse_recipe(yaml.safe_load(handle), f"recipe file {path}")
 
 
 def known_recipes(directory: Path = RECIPES_DIR) -> list[str]:

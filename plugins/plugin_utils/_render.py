@@ -1,9 +1,10 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Turn a plan's container specs into runnable `docker run` launch scripts, one per tray."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
@@ -31,7 +32,7 @@ def docker_run_argv(spec: dict[str, Any]) -> list[str]:
         argv += ["--workdir", spec["working_dir"]]
     for key, value in spec.get("env", {}).items():
         argv += ["--env", f"{key}={value}"]
-    return argv + [spec["image"], *spec["command"]]
+    return [*argv, spec["image"], *spec["command"]]
 
 
 def _lines(argv: list[str]) -> str:
@@ -73,3 +74,11 @@ def launch_script(host: str, host_plan: dict[str, Any], plan: dict[str, Any]) ->
         rest = " \\\n  " + _lines(command[head:]) if command[head:] else ""
         lines.append(_lines(argv[:image_at]) + " \\\n  " + shlex.quote(spec["image"]) + " \\\n  " + program + rest)
     return "\n".join(lines) + "\n"
+
+
+def render_files(plan: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Everything `render` writes: plan.json and one executable launch script per tray."""
+    files = {"plan.json": {"content": json.dumps(plan, indent=2) + "\n", "mode": "0644"}}
+    for host, host_plan in plan["hosts"].items():
+        files[f"hosts/{host}.sh"] = {"content": launch_script(host, host_plan, plan), "mode": "0755"}
+    return files

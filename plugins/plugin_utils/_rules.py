@@ -1,5 +1,5 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Rules that SGLang, Dynamo or the hardware enforce late (or by hanging), checked up front.
 
 Sources: research/gb200-platform-and-flags.md section 6.2 (numbered "rule N" below) and 6.1.
@@ -92,8 +92,11 @@ def _int_flag(problems: Problems, w: WorkerFacts, f: FlagView, name: str) -> int
         return f.integer(name)
     except ValueError:
         problems.error(
-            "E-BAD-FLAG-VALUE", w.where, f"{w.args_var}[{f.name_of(name)!r}]",
-            f"{f.raw(name)!r} is not an integer", "give a whole number",
+            "E-BAD-FLAG-VALUE",
+            w.where,
+            f"{w.args_var}[{f.name_of(name)!r}]",
+            f"{f.raw(name)!r} is not an integer",
+            "give a whole number",
         )
         return None
 
@@ -102,19 +105,26 @@ def check_user_input(problems: Problems, w: WorkerFacts, args: dict[str, Any], e
     for flag in args:
         if flag in OWNED_FLAGS:
             problems.error(
-                "E-OWNED-FLAG", w.where, f"{w.args_var}[{flag!r}]",
+                "E-OWNED-FLAG",
+                w.where,
+                f"{w.args_var}[{flag!r}]",
                 f"--{flag} is computed from the inventory ({OWNED_FLAGS[flag]})",
                 "remove it from the args; change the inventory instead",
             )
         if flag in REMOVED_FLAGS:
             problems.error(
-                "E-REMOVED-FLAG", w.where, f"{w.args_var}[{flag!r}]",
-                f"--{flag} was removed from SGLang", f"use {REMOVED_FLAGS[flag]}",
+                "E-REMOVED-FLAG",
+                w.where,
+                f"{w.args_var}[{flag!r}]",
+                f"--{flag} was removed from SGLang",
+                f"use {REMOVED_FLAGS[flag]}",
             )
     for name in env:
         if name in OWNED_ENV:
             problems.error(
-                "E-OWNED-ENV", w.where, f"{w.env_var}[{name!r}]",
+                "E-OWNED-ENV",
+                w.where,
+                f"{w.env_var}[{name!r}]",
                 f"{name} is computed from the inventory ({OWNED_ENV[name]})",
                 "remove it; set gb200_etcd_port / gb200_nats_port or move dynamo_head instead",
             )
@@ -126,7 +136,10 @@ def check_parallelism(problems: Problems, w: WorkerFacts, f: FlagView) -> Parall
         spelled = [n for n in ALIASES[canonical] if n in f.flags]
         if len(spelled) > 1:
             problems.error(
-                "E-FLAG-ALIAS", w.where, w.args_var, f"both --{spelled[0]} and --{spelled[1]} are set",
+                "E-FLAG-ALIAS",
+                w.where,
+                w.args_var,
+                f"both --{spelled[0]} and --{spelled[1]} are set",
                 f"keep one of them (null removes the recipe's --{spelled[0]})",
             )
     tp = _int_flag(problems, w, f, "tp-size")
@@ -142,51 +155,68 @@ def check_parallelism(problems: Problems, w: WorkerFacts, f: FlagView) -> Parall
     gpus = w.nnodes * w.gpus_per_node
     if (tp * pp) % w.nnodes:
         problems.error(
-            "E-TP-NODES", w.where, f"{w.args_var}['tp-size']",
+            "E-TP-NODES",
+            w.where,
+            f"{w.args_var}['tp-size']",
             f"tp-size x pp-size = {tp * pp} is not a multiple of the worker's {w.nnodes} trays (SGLang refuses it)",
             f"use tp-size {gpus} (trays x gb200_gpus_per_node), or change the number of trays in {w.name}",
         )
     elif tp * pp // w.nnodes > w.gpus_per_node:
         problems.error(
-            "E-TP-GPUS", w.where, f"{w.args_var}['tp-size']",
+            "E-TP-GPUS",
+            w.where,
+            f"{w.args_var}['tp-size']",
             f"tp-size {tp} needs {tp * pp // w.nnodes} GPUs per tray but a tray has {w.gpus_per_node} (gb200_gpus_per_node)",
             f"use tp-size {gpus}, or add trays to {w.name}",
         )
     elif tp * pp < gpus:
         problems.warn(
-            "W-IDLE-GPUS", w.where, f"{w.args_var}['tp-size']",
+            "W-IDLE-GPUS",
+            w.where,
+            f"{w.args_var}['tp-size']",
             f"tp-size {tp} uses {tp * pp} of the worker's {gpus} GPUs",
             f"use tp-size {gpus} (every published recipe uses trays x GPUs per tray)",
         )
     dp_attention = f.present("enable-dp-attention")
     if dp > 1 and w.nnodes > 1 and not dp_attention:
         problems.error(
-            "E-DP-ATTENTION", w.where, f"{w.args_var}['enable-dp-attention']",
+            "E-DP-ATTENTION",
+            w.where,
+            f"{w.args_var}['enable-dp-attention']",
             f"dp-size {dp} across {w.nnodes} trays requires --enable-dp-attention",
             "set 'enable-dp-attention': true, or dp-size 1",
         )
     if dp_attention and tp % dp:
         problems.error(
-            "E-TP-DP", w.where, f"{w.args_var}['dp-size']",
+            "E-TP-DP",
+            w.where,
+            f"{w.args_var}['dp-size']",
             f"with dp-attention tp-size ({tp}) must be a multiple of dp-size ({dp})",
             f"use dp-size {tp} (recipes use tp = dp = trays x GPUs)",
         )
     if f.present("enable-dp-lm-head") and not dp_attention:
         problems.error(
-            "E-DP-LM-HEAD", w.where, f"{w.args_var}['enable-dp-lm-head']",
+            "E-DP-LM-HEAD",
+            w.where,
+            f"{w.args_var}['enable-dp-lm-head']",
             "--enable-dp-lm-head requires --enable-dp-attention",
             "set 'enable-dp-attention': true or remove enable-dp-lm-head (null)",
         )
     dense = _int_flag(problems, w, f, "moe-dense-tp-size")
     if dense is not None and dense != 1:
         problems.error(
-            "E-MOE-DENSE-TP", w.where, f"{w.args_var}['moe-dense-tp-size']",
-            f"moe-dense-tp-size {dense}: SGLang accepts only 1 (or unset)", "set it to 1 or null",
+            "E-MOE-DENSE-TP",
+            w.where,
+            f"{w.args_var}['moe-dense-tp-size']",
+            f"moe-dense-tp-size {dense}: SGLang accepts only 1 (or unset)",
+            "set it to 1 or null",
         )
     deepep = f.text("moe-a2a-backend") == "deepep"
     if deepep and ep is not None and ep != tp:
         problems.error(
-            "E-DEEPEP-EP", w.where, f"{w.args_var}['ep-size']",
+            "E-DEEPEP-EP",
+            w.where,
+            f"{w.args_var}['ep-size']",
             f"--moe-a2a-backend deepep forces ep-size = tp-size ({tp}), ep-size is {ep}",
             f"set ep-size {tp} or remove it",
         )
@@ -196,7 +226,9 @@ def check_parallelism(problems: Problems, w: WorkerFacts, f: FlagView) -> Parall
     if ep_eff > 1 and physical % ep_eff:
         sizes = ", ".join(str(n) for n in valid_ep_sizes(physical, w.gpus_per_node)[:12])
         problems.error(
-            "E-EXPERTS-EP", w.where, f"{w.args_var}['ep-num-redundant-experts']",
+            "E-EXPERTS-EP",
+            w.where,
+            f"{w.args_var}['ep-num-redundant-experts']",
             f"{w.routed_experts} routed + {redundant} redundant experts = {physical} is not divisible by the EP size {ep_eff}",
             f"use a worker size whose EP divides {physical} (EP sizes that do: {sizes}), "
             f"or change ep-num-redundant-experts so that ({w.routed_experts} + R) % {ep_eff} == 0",
@@ -211,7 +243,9 @@ def check_moe(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, st
     mode = f.text("deepep-mode") or "auto"
     if par.deepep and w.role == "decode" and mode == "normal":
         problems.warn(
-            "W-DEEPEP-NORMAL-DECODE", w.where, f"{w.args_var}['deepep-mode']",
+            "W-DEEPEP-NORMAL-DECODE",
+            w.where,
+            f"{w.args_var}['deepep-mode']",
             "deepep-mode normal disables CUDA graphs, which decode needs for speed",
             "use low_latency on decode (normal on prefill)",
         )
@@ -222,20 +256,26 @@ def check_moe(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, st
         except ValueError:
             tokens = -1
             problems.error(
-                "E-BAD-ENV-VALUE", w.where, f"{w.env_var}['SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK']",
-                f"{tokens_text!r} is not an integer", "give a whole number <= 1024",
+                "E-BAD-ENV-VALUE",
+                w.where,
+                f"{w.env_var}['SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK']",
+                f"{tokens_text!r} is not an integer",
+                "give a whole number <= 1024",
             )
         if tokens > MAX_DEEPEP_DISPATCH:
             problems.error(
-                "E-DEEPEP-TOKENS", w.where, f"{w.env_var}['SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK']",
-                f"{tokens} > {MAX_DEEPEP_DISPATCH}: the DeepEP low-latency dispatcher asserts at most {MAX_DEEPEP_DISPATCH} "
-                f"(deepep-mode {mode})",
+                "E-DEEPEP-TOKENS",
+                w.where,
+                f"{w.env_var}['SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK']",
+                f"{tokens} > {MAX_DEEPEP_DISPATCH}: the DeepEP low-latency dispatcher asserts at most {MAX_DEEPEP_DISPATCH} (deepep-mode {mode})",
                 f"use <= {MAX_DEEPEP_DISPATCH}, or deepep-mode normal on prefill",
             )
         graph_bs = _int_flag(problems, w, f, "cuda-graph-max-bs")
         if graph_bs is not None and tokens > 0 and graph_bs > tokens:
             problems.warn(
-                "W-GRAPH-BS-TOKENS", w.where, f"{w.args_var}['cuda-graph-max-bs']",
+                "W-GRAPH-BS-TOKENS",
+                w.where,
+                f"{w.args_var}['cuda-graph-max-bs']",
                 f"cuda-graph-max-bs {graph_bs} exceeds SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK {tokens}",
                 "keep cuda-graph-max-bs <= the dispatch tokens (the recipes pair 768/768, 384/384)",
             )
@@ -244,31 +284,42 @@ def check_moe(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, st
     if runner == "flashinfer_cutlass":
         if quant not in (None, "modelopt_fp4", "modelopt_fp8"):
             problems.error(
-                "E-RUNNER-QUANT", w.where, f"{w.args_var}['moe-runner-backend']",
+                "E-RUNNER-QUANT",
+                w.where,
+                f"{w.args_var}['moe-runner-backend']",
                 f"flashinfer_cutlass needs quantization modelopt_fp4, modelopt_fp8 or none, not {quant}",
                 "choose another moe-runner-backend or quantization",
             )
         if par.ep not in (1, par.tp):
             problems.error(
-                "E-RUNNER-EP", w.where, f"{w.args_var}['ep-size']",
-                f"flashinfer_cutlass needs ep-size 1 or tp-size ({par.tp}), not {par.ep}", f"set ep-size {par.tp}",
+                "E-RUNNER-EP",
+                w.where,
+                f"{w.args_var}['ep-size']",
+                f"flashinfer_cutlass needs ep-size 1 or tp-size ({par.tp}), not {par.ep}",
+                f"set ep-size {par.tp}",
             )
     if runner == "flashinfer_trtllm" and quant not in ("modelopt_fp4", "modelopt_fp8", "fp8"):
         problems.error(
-            "E-RUNNER-QUANT", w.where, f"{w.args_var}['moe-runner-backend']",
+            "E-RUNNER-QUANT",
+            w.where,
+            f"{w.args_var}['moe-runner-backend']",
             f"flashinfer_trtllm needs quantization modelopt_fp4, modelopt_fp8 or fp8, not {quant}",
             "choose another moe-runner-backend or quantization",
         )
     if quant == "modelopt_fp4" and par.deepep:
         if w.role == "prefill":
             problems.error(
-                "E-NVFP4-DEEPEP-PREFILL", w.where, f"{w.args_var}['moe-a2a-backend']",
+                "E-NVFP4-DEEPEP-PREFILL",
+                w.where,
+                f"{w.args_var}['moe-a2a-backend']",
                 "DeepEP on an NVFP4 prefill crashes (normal-mode dispatch on extend batches)",
                 "remove moe-a2a-backend (null) and use moe-runner-backend flashinfer_cutlass on prefill",
             )
         elif runner != "flashinfer_cutedsl" or mode != "low_latency":
             problems.error(
-                "E-NVFP4-DEEPEP-RUNNER", w.where, f"{w.args_var}['moe-runner-backend']",
+                "E-NVFP4-DEEPEP-RUNNER",
+                w.where,
+                f"{w.args_var}['moe-runner-backend']",
                 "the only DeepEP NVFP4 path is moe-runner-backend flashinfer_cutedsl with deepep-mode low_latency",
                 "set both, or drop DeepEP",
             )
@@ -277,7 +328,9 @@ def check_moe(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, st
         per_gpu = (w.routed_experts + redundant) / par.ep
         if per_gpu >= 8:
             problems.warn(
-                "W-CUTEDSL-EXPERTS", w.where, f"{w.args_var}['ep-size']",
+                "W-CUTEDSL-EXPERTS",
+                w.where,
+                f"{w.args_var}['ep-size']",
                 f"flashinfer_cutedsl is tuned for fewer than 8 experts per GPU; EP {par.ep} gives {per_gpu:g}",
                 "use EP >= 48 for 288 experts (12 decode trays), as the published recipe does",
             )
@@ -288,13 +341,18 @@ def check_sizes(problems: Problems, w: WorkerFacts, f: FlagView, served: str) ->
     context = _int_flag(problems, w, f, "context-length")
     if context is not None and context > w.max_context_length:
         problems.error(
-            "E-CONTEXT-LENGTH", w.where, f"{w.args_var}['context-length']",
-            f"{context} exceeds the model's {w.max_context_length} positions", f"use <= {w.max_context_length}",
+            "E-CONTEXT-LENGTH",
+            w.where,
+            f"{w.args_var}['context-length']",
+            f"{context} exceeds the model's {w.max_context_length} positions",
+            f"use <= {w.max_context_length}",
         )
     total = _int_flag(problems, w, f, "max-total-tokens")
     if context is not None and total is not None and total < context:
         problems.warn(
-            "W-TOTAL-TOKENS", w.where, f"{w.args_var}['max-total-tokens']",
+            "W-TOTAL-TOKENS",
+            w.where,
+            f"{w.args_var}['max-total-tokens']",
             f"max-total-tokens {total} is below context-length {context}: one long request cannot fit",
             "raise max-total-tokens or lower context-length",
         )
@@ -305,27 +363,36 @@ def check_sizes(problems: Problems, w: WorkerFacts, f: FlagView, served: str) ->
         problems.error("E-BAD-FLAG-VALUE", w.where, f"{w.args_var}['mem-fraction-static']", "not a number", "use e.g. 0.82")
     if fraction is not None and not 0 < fraction < 1:
         problems.error(
-            "E-MEM-FRACTION", w.where, f"{w.args_var}['mem-fraction-static']",
-            f"{fraction} is not a fraction in (0, 1)", "use 0.75-0.84 as the recipes do",
+            "E-MEM-FRACTION",
+            w.where,
+            f"{w.args_var}['mem-fraction-static']",
+            f"{fraction} is not a fraction in (0, 1)",
+            "use 0.75-0.84 as the recipes do",
         )
     if ":" in served:
         problems.error(
-            "E-SERVED-NAME", w.where, "gb200_served_model_name",
-            f"{served!r} contains ':', which SGLang refuses in --served-model-name", "remove the ':'",
+            "E-SERVED-NAME",
+            w.where,
+            "gb200_served_model_name",
+            f"{served!r} contains ':', which SGLang refuses in --served-model-name",
+            "remove the ':'",
         )
     if w.role == "decode":
         for flag in ("disaggregation-decode-tp", "disaggregation-decode-dp"):
             if f.present(flag):
                 problems.error(
-                    "E-DECODE-FLAG", w.where, f"{w.args_var}[{flag!r}]",
-                    f"--{flag} must not be set on a decode worker", "set it on the prefill worker or remove it",
+                    "E-DECODE-FLAG",
+                    w.where,
+                    f"{w.args_var}[{flag!r}]",
+                    f"--{flag} must not be set on a decode worker",
+                    "set it on the prefill worker or remove it",
                 )
 
 
 def check_env(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, str]) -> None:
     """Section 6.1: variables that do nothing, renamed ones, mooncake-only ones with another backend."""
     for name, (why, fix) in NOOP_ENV.items():
-        if name in env and not (name.startswith("SGLANG_DISABLE") and "SGL_" + name[len("SGLANG_"):] in env):
+        if name in env and not (name.startswith("SGLANG_DISABLE") and "SGL_" + name[len("SGLANG_") :] in env):
             problems.warn("W-ENV-NOOP", w.where, f"{w.env_var}[{name!r}]", f"{name} does nothing: {why}", fix)
     for old, new in RENAMED_ENV.items():
         if old in env:
@@ -335,28 +402,35 @@ def check_env(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, st
         inert = [n for n in MOONCAKE_ONLY_ENV if n in env]
         if inert:
             problems.warn(
-                "W-ENV-MOONCAKE", w.where, w.env_var,
+                "W-ENV-MOONCAKE",
+                w.where,
+                w.env_var,
                 f"{', '.join(inert)} only act with the mooncake transfer backend; this worker uses {backend}",
                 "remove them (null) or switch disaggregation-transfer-backend to mooncake",
             )
 
 
-def check_pairing(problems: Problems, prefill: list[tuple[WorkerFacts, FlagView, Parallelism]],
-                  decode: list[tuple[WorkerFacts, FlagView, Parallelism]]) -> None:
+def check_pairing(
+    problems: Problems, prefill: list[tuple[WorkerFacts, FlagView, Parallelism]], decode: list[tuple[WorkerFacts, FlagView, Parallelism]]
+) -> None:
     """Rule 9: a decode with dp > 1 needs round-robin pairing on both sides."""
-    if not any(par.dp > 1 for _, _, par in decode):
+    if not any(par.dp > 1 for _facts, _flags, par in decode):
         return
     for w, f, par in decode:
         if par.dp > 1 and not f.present("prefill-round-robin-balance"):
             problems.error(
-                "E-ROUND-ROBIN-DECODE", w.where, f"{w.args_var}['prefill-round-robin-balance']",
+                "E-ROUND-ROBIN-DECODE",
+                w.where,
+                f"{w.args_var}['prefill-round-robin-balance']",
                 f"a decode with dp-size {par.dp} requires --prefill-round-robin-balance (SGLang asserts it)",
                 "set 'prefill-round-robin-balance': true",
             )
-    for w, f, _ in prefill:
+    for w, f, _par in prefill:
         if f.text("load-balance-method") != "round_robin":
             problems.error(
-                "E-ROUND-ROBIN-PREFILL", w.where, f"{w.args_var}['load-balance-method']",
+                "E-ROUND-ROBIN-PREFILL",
+                w.where,
+                f"{w.args_var}['load-balance-method']",
                 "a decode with dp > 1 pairs with prefill ranks round-robin, so the prefill must use "
                 f"--load-balance-method round_robin (has {f.text('load-balance-method')})",
                 "set 'load-balance-method': round_robin",

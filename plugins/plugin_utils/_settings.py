@@ -1,12 +1,13 @@
 # Copyright (c) 2026 wideep.gb200 authors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Typed reading of the gb200_* variables: one clear problem per bad value."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ._inventory import DEFAULTS, ENGINES, RESTART_POLICIES, Topology, check_container_name, host_value
 from ._problems import Problems
@@ -71,7 +72,9 @@ def agreed_value(
     odd = [h for h in hosts[1:] if host_value(hostvars, h, name) != first]
     if odd:
         problems.error(
-            "E-VAR-DIFFERS", scope_where, name,
+            "E-VAR-DIFFERS",
+            scope_where,
+            name,
             f"{_where_all(odd)} have a different value than {hosts[0]} ({first!r})",
             f"set {name} once for {fix_scope} (group_vars), not per host",
         )
@@ -81,7 +84,10 @@ def agreed_value(
 def _int(problems: Problems, name: str, value: Any, low: int, high: int, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         problems.error(
-            "E-BAD-TYPE", where, name, f"{value!r} is not an integer in [{low}, {high}]",
+            "E-BAD-TYPE",
+            where,
+            name,
+            f"{value!r} is not an integer in [{low}, {high}]",
             f"set {name} to an integer between {low} and {high}",
         )
         return low
@@ -108,7 +114,10 @@ def check_args(problems: Problems, name: str, value: Any, where: str) -> dict[st
     """gb200_<role>_args: flag (no '--') -> scalar, list, true (bare flag) or null (remove)."""
     if not isinstance(value, dict):
         problems.error(
-            "E-BAD-TYPE", where, name, f"{value!r} is not a mapping of flag -> value",
+            "E-BAD-TYPE",
+            where,
+            name,
+            f"{value!r} is not a mapping of flag -> value",
             f"write {name} as a YAML mapping, e.g. {{'mem-fraction-static': 0.8}}",
         )
         return {}
@@ -117,16 +126,23 @@ def check_args(problems: Problems, name: str, value: Any, where: str) -> dict[st
         if not isinstance(flag, str) or not FLAG_NAME_RE.match(flag):
             fix = f"write '{flag.lstrip('-')}'" if isinstance(flag, str) and flag.startswith("-") else "use the flag's long name"
             problems.error(
-                "E-BAD-FLAG-NAME", where, f"{name}[{flag!r}]",
-                "flag names are written without the leading '--', in lower case", fix,
+                "E-BAD-FLAG-NAME",
+                where,
+                f"{name}[{flag!r}]",
+                "flag names are written without the leading '--', in lower case",
+                fix,
             )
             continue
         items = flag_value if isinstance(flag_value, list) else [flag_value]
-        if isinstance(flag_value, dict) or any(isinstance(i, (dict, list)) for i in items) or (
-            isinstance(flag_value, list) and (not flag_value or any(isinstance(i, bool) or i is None for i in flag_value))
+        if (
+            isinstance(flag_value, dict)
+            or any(isinstance(i, (dict, list)) for i in items)
+            or (isinstance(flag_value, list) and (not flag_value or any(isinstance(i, bool) or i is None for i in flag_value)))
         ):
             problems.error(
-                "E-BAD-FLAG-VALUE", where, f"{name}[{flag!r}]",
+                "E-BAD-FLAG-VALUE",
+                where,
+                f"{name}[{flag!r}]",
                 f"{flag_value!r} is not a flag value",
                 "use a string or number, true for a bare flag, null to remove it, or a non-empty list of values",
             )
@@ -138,7 +154,10 @@ def check_args(problems: Problems, name: str, value: Any, where: str) -> dict[st
 def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str, str | None]:
     if not isinstance(value, dict):
         problems.error(
-            "E-BAD-TYPE", where, name, f"{value!r} is not a mapping of NAME -> value",
+            "E-BAD-TYPE",
+            where,
+            name,
+            f"{value!r} is not a mapping of NAME -> value",
             f"write {name} as a YAML mapping, e.g. {{'NCCL_DEBUG': 'INFO'}}",
         )
         return {}
@@ -146,12 +165,17 @@ def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str
     for env_name, env_value in value.items():
         if not isinstance(env_name, str) or not ENV_NAME_RE.match(env_name):
             problems.error(
-                "E-BAD-ENV-NAME", where, f"{name}[{env_name!r}]", "not a valid environment variable name",
+                "E-BAD-ENV-NAME",
+                where,
+                f"{name}[{env_name!r}]",
+                "not a valid environment variable name",
                 "use letters, digits and '_', not starting with a digit",
             )
         elif isinstance(env_value, bool):
             problems.error(
-                "E-BAD-ENV-VALUE", where, f"{name}[{env_name!r}]",
+                "E-BAD-ENV-VALUE",
+                where,
+                f"{name}[{env_name!r}]",
                 f"{env_value!r} is a YAML boolean, which would reach the process as an arbitrary string",
                 "quote the exact string the process expects, e.g. '1', 'true' or 'True'",
             )
@@ -159,7 +183,10 @@ def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str
             out[env_name] = None if env_value is None else str(env_value)
         else:
             problems.error(
-                "E-BAD-ENV-VALUE", where, f"{name}[{env_name!r}]", f"{env_value!r} is not a string",
+                "E-BAD-ENV-VALUE",
+                where,
+                f"{name}[{env_name!r}]",
+                f"{env_value!r} is not a string",
                 "give a quoted string (null removes a recipe variable)",
             )
     return out
@@ -175,7 +202,7 @@ def read_settings(
     where = "inventory"
     values = {
         name: agreed_value(name, everyone, hostvars, problems, "groups gb200 and dynamo_head", "all trays")
-        for name, (_, scope) in DEFAULTS.items()
+        for name, (_default, scope) in DEFAULTS.items()
         if scope == "global"
     }
 
@@ -185,13 +212,19 @@ def read_settings(
         recipe = load_recipe(recipe_name)
         if recipe is None:
             problems.error(
-                "E-UNKNOWN-RECIPE", where, "gb200_recipe", f"no recipe named {recipe_name!r}",
+                "E-UNKNOWN-RECIPE",
+                where,
+                "gb200_recipe",
+                f"no recipe named {recipe_name!r}",
                 f"use one of: {', '.join(known_recipes())} (or the path of a recipe .yml file)",
             )
     engine = values["gb200_engine"]
     if engine not in ENGINES:
         problems.error(
-            "E-BAD-ENGINE", where, "gb200_engine", f"{engine!r} is not an engine",
+            "E-BAD-ENGINE",
+            where,
+            "gb200_engine",
+            f"{engine!r} is not an engine",
             f"use one of: {', '.join(ENGINES)}",
         )
     gpus_per_node = _int(problems, "gb200_gpus_per_node", values["gb200_gpus_per_node"], 1, 8, where)
@@ -200,20 +233,28 @@ def read_settings(
         for name in ("gb200_frontend_port", "gb200_etcd_port", "gb200_etcd_peer_port", "gb200_nats_port", "gb200_nats_monitor_port")
     }
     optional_ports = {
-        name: None if values[name] is None else _int(problems, name, values[name], 1, 65535, where)
-        for name in ("gb200_dist_init_port", "gb200_bootstrap_port")
+        name: None if values[name] is None else _int(problems, name, values[name], 1, 65535, where) for name in ("gb200_dist_init_port", "gb200_bootstrap_port")
     }
     strings = {
         name: _str(problems, name, values[name], where, optional=True)
-        for name in ("gb200_head_interface", "gb200_image", "gb200_control_plane_image", "gb200_served_model_name",
-                     "gb200_model_dir", "gb200_mocker_model_path", "gb200_container_gpus")
+        for name in (
+            "gb200_head_interface",
+            "gb200_image",
+            "gb200_control_plane_image",
+            "gb200_served_model_name",
+            "gb200_model_dir",
+            "gb200_mocker_model_path",
+            "gb200_container_gpus",
+        )
     }
     for name in ("gb200_model_dir",):
         if strings[name] is not None and not str(strings[name]).startswith("/"):
             problems.error("E-BAD-PATH", where, name, f"{strings[name]!r} is not an absolute path", "give an absolute path on the trays")
     model_mount = _str(problems, "gb200_model_mount", values["gb200_model_mount"], where) or "/model/"
     if not model_mount.startswith("/"):
-        problems.error("E-BAD-PATH", where, "gb200_model_mount", f"{model_mount!r} is not an absolute path", "give an absolute path inside the container, e.g. /model/")
+        problems.error(
+            "E-BAD-PATH", where, "gb200_model_mount", f"{model_mount!r} is not an absolute path", "give an absolute path inside the container, e.g. /model/"
+        )
     prefix = _str(problems, "gb200_container_prefix", values["gb200_container_prefix"], where) or "wideep"
     if not check_container_name(prefix):
         problems.error("E-BAD-NAME", where, "gb200_container_prefix", f"{prefix!r} is not a valid container name prefix", "use letters, digits, '_', '.', '-'")
@@ -224,13 +265,18 @@ def read_settings(
     for item in ulimits:
         if not _ULIMIT_RE.match(item):
             problems.error(
-                "E-BAD-ULIMIT", where, "gb200_container_ulimits", f"{item!r} is not NAME=SOFT[:HARD]",
+                "E-BAD-ULIMIT",
+                where,
+                "gb200_container_ulimits",
+                f"{item!r} is not NAME=SOFT[:HARD]",
                 "write each like docker's --ulimit, e.g. memlock=-1 or nofile=65536:65536",
             )
     volumes = _str_list(problems, "gb200_container_volumes", values["gb200_container_volumes"], where)
     for item in volumes:
         if not _VOLUME_RE.match(item):
-            problems.error("E-BAD-VOLUME", where, "gb200_container_volumes", f"{item!r} is not /host:/container[:ro|rw]", "write absolute host and container paths")
+            problems.error(
+                "E-BAD-VOLUME", where, "gb200_container_volumes", f"{item!r} is not /host:/container[:ro|rw]", "write absolute host and container paths"
+            )
     capabilities = _str_list(problems, "gb200_container_capabilities", values["gb200_container_capabilities"], where)
     silenced = _str_list(problems, "gb200_silence_warnings", values["gb200_silence_warnings"], where)
     restart = values["gb200_restart_policy"]

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# Copyright (c) 2026 wideep.gb200 authors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: files
+short_description: Write many small files under one directory in a single task
+description:
+  - Writes each given file under O(dest) atomically (temporary file, fsync, rename), and only
+    when its content or mode differs, so that rendering hundreds of launch scripts costs one
+    module run instead of one per file.
+  - Files under O(dest) that are not listed are left alone.
+version_added: 0.1.0
+author:
+  - wideep.gb200 authors (@wideep-gb200)
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change without writing.
+  diff_mode:
+    support: full
+    description: Shows the content change of every file that changes.
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on POSIX hosts.
+options:
+  dest:
+    description: Directory to write into; created (with parents) when missing.
+    type: path
+    required: true
+  files:
+    description:
+      - Relative path -> file. A relative path may contain sub-directories but not C(..).
+    type: dict
+    required: true
+  mode:
+    description: Permissions of files whose entry in O(files) gives no C(mode).
+    type: str
+    default: "0644"
+notes:
+  - Each value of O(files) is a dictionary with C(content) (string, required) and C(mode)
+    (string, optional).
+"""
+
+EXAMPLES = r"""
+- name: Write plan.json and one launch script per tray
+  wideep.gb200.files:
+    dest: /tmp/render
+    files:
+      plan.json:
+        content: "{{ gb200_plan | to_nice_json }}"
+      hosts/tray1.sh:
+        content: "#!/bin/sh\necho hello\n"
+        mode: "0755"
+"""
+
+RETURN = r"""
+changed_files:
+  description: Relative paths of the files written (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [plan.json, hosts/tray1.sh]
+unchanged_files:
+  description: How many files already had the wanted content and mode.
+  returned: always
+  type: int
+  sample: 71
+"""
+
+import os
+import stat
+import tempfile
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _wanted_mode(entry: dict[str, Any], default: str) -> int:
+    return int(str(entry.get("mode") or default), 8)
+
+
+def _current(path: str) -> tuple[str | None, int | None]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = handle.read()
+        return content, stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None, None
+    except UnicodeDecodeError:
+        return "", stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _write(path: str, content: str, mode: int) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".wideep-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "dest": {"type": "path", "required": True},
+            "files": {"type": "dict", "required": True},
+            "mode": {"type": "str", "default": "0644"},
+        },
+        supports_check_mode=True,
+    )
+    dest: str = module.params["dest"]
+    files: dict[str, Any] = module.params["files"]
+    problems = []
+    for rel, entry in files.items():
+        if os.path.isabs(rel) or ".." in rel.split("/"):
+            problems.append(f"{rel}: must be a relative path inside dest")
+        elif not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+            problems.append(f"{rel}: must be a mapping with a string 'content'")
+        else:
+            try:
+                _wanted_mode(entry, module.params["mode"])
+            except ValueError:
+                problems.append(f"{rel}: mode {entry.get('mode')!r} is not octal")
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+
+    changed: list[str] = []
+    diffs: list[dict[str, str]] = []
+    unchanged = 0
+    for rel in sorted(files):
+        entry = files[rel]
+        path = os.path.join(dest, rel)
+        mode = _wanted_mode(entry, module.params["mode"])
+        content, current_mode = _current(path)
+        if content == entry["content"] and current_mode == mode:
+            unchanged += 1
+            continue
+        changed.append(rel)
+        if module._diff:
+            diffs.append({"before_header": path, "after_header": path, "before": content or "", "after": entry["content"]})
+        if not module.check_mode:
+            _write(path, entry["content"], mode)
+    result: dict[str, Any] = {"changed": bool(changed), "changed_files": changed, "unchanged_files": unchanged}
+    if module._diff:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The example inventory reproduces the seed's commands: every flag, value and env var.
+
+The expected commands are parsed from the seed document itself
+(../shared/seeds/001_80a4810b5c225469.txt), not copied into this test.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT.parent / "shared" / "seeds" / "001_80a4810b5c225469.txt"
+INVENTORY = ROOT / "inventories" / "gb200"
+
+
+def _seed_command(marker: str) -> tuple[dict[str, str], list[str]]:
+    """The env and argv of the bash block that follows `marker` in the seed."""
+    text = SEED.read_text()
+    start = text.index(marker)
+    if not marker.startswith("#"):  # a heading: the command is the next bash block
+        start = text.index("```bash", start) + len("```bash")
+    block = text[start:]
+    block = block[: block.index("```")]
+    lines = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    words = shlex.split(" ".join(line.rstrip("\\").strip() for line in lines if not line.startswith("python3 -m dynamo.frontend")))
+    env: dict[str, str] = {}
+    while re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        name, _sep, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
+
+def _example_inventory() -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """groups/hostvars as Ansible builds them from inventories/gb200 (YAML inventory + group_vars/all)."""
+    data = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    group_vars = yaml.safe_load((INVENTORY / "group_vars" / "all.yml").read_text())
+    groups: dict[str, list[str]] = {}
+    hostvars: dict[str, dict[str, Any]] = {}
+
+    def walk(name: str, node: dict[str, Any]) -> list[str]:
+        hosts = list(node.get("hosts") or {})
+        for host, host_vars in (node.get("hosts") or {}).items():
+            hostvars.setdefault(host, dict(group_vars)).update(host_vars or {})
+        for child, child_node in (node.get("children") or {}).items():
+            hosts += walk(child, child_node or {})
+        groups[name] = list(dict.fromkeys(hosts))
+        return groups[name]
+
+    walk("all", data["all"])
+    return groups, hostvars
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict[str, Any]:
+    return build_plan(*_example_inventory())
+
+
+@pytest.mark.parametrize(
+    ("marker", "head_var", "worker", "hosts"),
+    [
+        ("# run prefill worker", "${HEAD_PREFILL_NODE_IP}", "prefill_0", ["gb200-p0", "gb200-p1"]),
+        ("4. Run the decode worker", "${HEAD_DECODE_NODE_IP}", "decode_0", ["gb200-d0", "gb200-d1"]),
+    ],
+)
+def test_example_inventory_renders_the_seed_commands(plan: dict[str, Any], marker: str, head_var: str, worker: str, hosts: list[str]) -> None:
+    seed_env, seed_argv = _seed_command(marker)
+    assert seed_argv[:3] == ["python3", "-m", "dynamo.sglang"]
+    head_ip = plan["hosts"][hosts[0]]["address"]
+    for rank, host in enumerate(hosts):
+        # The seed: "On the other ... nodes, run the same command but change --node-rank to 1".
+        expected = [w.replace(head_var, head_ip) for w in seed_argv]
+        expected[expected.index("--node-rank") + 1] = str(rank)
+        host_plan = plan["hosts"][host]
+        assert host_plan["worker"] == worker
+        assert host_plan["argv"] == expected, f"{host}: argv differs from the seed (order included)"
+        env = dict(host_plan["env"])
+        assert env.pop("ETCD_ENDPOINTS") == "http://10.0.0.10:2379"
+        assert env.pop("NATS_SERVER") == "nats://10.0.0.10:4222"
+        assert env == seed_env, f"{host}: env differs from the seed"
+
+
+def test_seed_container_options(plan: dict[str, Any]) -> None:
+    """docker run options of seed step 2, on every worker tray."""
+    for host in ("gb200-p0", "gb200-p1", "gb200-d0", "gb200-d1"):
+        (spec,) = plan["hosts"][host]["containers"]
+        assert spec["gpus"] == "all"
+        assert spec["network_mode"] == "host"
+        assert spec["ipc_mode"] == "host"
+        assert spec["shm_size"] == "10G"
+        assert spec["ulimits"] == ["memlock:-1:-1", "stack:67108864:67108864", "nofile:65536:65536"]
+        assert spec["capabilities"] == ["SYS_PTRACE"]
+        assert spec["volumes"][0] == "/models/deepseek-ai/DeepSeek-R1:/model/:ro"
+        assert spec["image"] == "dynamo-wideep-gb200:latest"
+        assert spec["working_dir"] == "/sgl-workspace/dynamo/examples/backends/sglang"
+
+
+def test_seed_frontend(plan: dict[str, Any]) -> None:
+    text = SEED.read_text()
+    seed_frontend = shlex.split(re.search(r"^(python3 -m dynamo\.frontend[^&\n]*)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    head = plan["hosts"]["gb200-head"]
+    frontend = next(c for c in head["containers"] if c["kind"] == "frontend")
+    assert frontend["command"] == seed_frontend
+    assert [c["kind"] for c in head["containers"]] == ["etcd", "nats", "frontend"]
+    assert plan["frontend"]["url"] == "http://10.0.0.10:8000"
+
+
+def test_seed_warnings_are_the_known_noops(plan: dict[str, Any]) -> None:
+    """The seed sets variables that do nothing; the plan says which, once per worker."""
+    found = {(w["code"], w["where"]) for w in plan["warnings"]}
+    assert found == {
+        ("W-ENV-NOOP", "group prefill_0"),  # SGLANG_DISABLE_TP_MEMORY_INBALANCE_CHECK
+        ("W-ENV-NOOP", "group decode_0"),  # SGLANG_HACK_SEQ_BOOTSTRAP_ROOM
+        ("W-ENV-MOONCAKE", "group prefill_0"),
+        ("W-ENV-MOONCAKE", "group decode_0"),
+    }
