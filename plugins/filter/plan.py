@@ -10,6 +10,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
+from ansible_collections.wideep.gb200.plugins.plugin_utils._health import registered
 from ansible_collections.wideep.gb200.plugins.plugin_utils._inventory import (
     ALL_GROUP,
     DEFAULTS,
@@ -20,6 +21,7 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_pl
 from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import PlanError
 from ansible_collections.wideep.gb200.plugins.plugin_utils._recipes import RecipeError
 from ansible_collections.wideep.gb200.plugins.plugin_utils._render import launch_script, render_files
+from ansible_collections.wideep.gb200.plugins.plugin_utils._status import drift, summary_lines
 
 _display = Display()
 _HOST_KEYS = (*tuple(DEFAULTS), "ansible_host")
@@ -73,6 +75,24 @@ def gb200_launch_script(host_plan: Mapping[str, Any], host: str, plan: Mapping[s
     return launch_script(host, dict(host_plan), dict(plan))
 
 
+def gb200_registered(health: Any) -> dict[str, Any]:
+    """frontend /health JSON | wideep.gb200.registered: {prefill: n, decode: n, addresses: {...}}."""
+    return registered(health)
+
+
+def gb200_drift(host_plan: Mapping[str, Any], containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """plan.hosts[host] | wideep.gb200.drift(docker_host_info.containers): rows, ok and printable lines."""
+    report = drift(dict(host_plan), list(containers))
+    report["lines"] = summary_lines(report)
+    return report
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"plan": gb200_plan, "launch_script": gb200_launch_script, "render_files": gb200_render_files}
+        return {
+            "plan": gb200_plan,
+            "launch_script": gb200_launch_script,
+            "render_files": gb200_render_files,
+            "registered": gb200_registered,
+            "drift": gb200_drift,
+        }

@@ -80,6 +80,7 @@ def _container(
         "ulimits": _ulimits(settings) if tuned else [],
         "capabilities": list(settings.capabilities) if tuned else [],
         "gpus": settings.gpus if gpus else None,
+        "device_requests": _device_requests(settings.gpus) if gpus else [],
         "volumes": list(volumes),
         "restart_policy": settings.restart_policy,
         "ports": ports,
@@ -87,6 +88,20 @@ def _container(
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     spec["labels"] = {f"{LABEL}.{k}": v for k, v in labels.items()} | {f"{LABEL}.spec": digest}
     return spec
+
+
+def _device_requests(gpus: str | None) -> list[dict[str, Any]]:
+    """docker --gpus all | N | device=0,1 as the Engine API's DeviceRequests."""
+    if not gpus:
+        return []
+    request: dict[str, Any] = {"driver": "nvidia", "capabilities": [["gpu"]]}
+    if gpus == "all":
+        request["count"] = -1
+    elif gpus.isdigit():
+        request["count"] = int(gpus)
+    else:
+        request["device_ids"] = gpus.removeprefix("device=").strip('"').split(",")
+    return [request]
 
 
 def _mocker_argv(settings: Settings, role: str, par: Parallelism, bootstrap_port: int) -> list[str]:
@@ -224,6 +239,8 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
             "etcd_port": settings.etcd_port,
             "nats_port": settings.nats_port,
             "nats_monitor_port": settings.nats_monitor_port,
+            "etcd_health_url": f"http://{_url_host(head_ip)}:{settings.etcd_port}/health",
+            "nats_health_url": f"http://{_url_host(head_ip)}:{settings.nats_monitor_port}/healthz",
         }
         frontend = {"host": topology.head, "address": head_ip, "port": settings.frontend_port, "url": f"http://{_url_host(head_ip)}:{settings.frontend_port}"}
 

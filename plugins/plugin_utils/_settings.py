@@ -15,6 +15,7 @@ from ._recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_rec
 
 _SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT_RE = re.compile(r"^([a-z]+)=(-1|unlimited|[0-9]+)(?::(-1|unlimited|[0-9]+))?$")
+_GPUS_RE = re.compile(r"^(all|[0-9]+|device=[0-9A-Za-z,-]+)$")
 _VOLUME_RE = re.compile(r"^/[^:]*:/[^:]*(?::(ro|rw))?$")
 
 
@@ -279,6 +280,15 @@ def read_settings(
             )
     capabilities = _str_list(problems, "gb200_container_capabilities", values["gb200_container_capabilities"], where)
     silenced = _str_list(problems, "gb200_silence_warnings", values["gb200_silence_warnings"], where)
+    gpus = strings["gb200_container_gpus"]
+    if gpus is not None and not _GPUS_RE.match(gpus):
+        problems.error(
+            "E-BAD-GPUS",
+            where,
+            "gb200_container_gpus",
+            f"{gpus!r} is not a docker --gpus value",
+            "use all, a count such as 4, device=0,1, or null for no GPUs",
+        )
     restart = values["gb200_restart_policy"]
     if restart not in RESTART_POLICIES:
         problems.error("E-BAD-RESTART", where, "gb200_restart_policy", f"{restart!r} is not a restart policy", f"use one of: {', '.join(RESTART_POLICIES)}")

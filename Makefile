@@ -1,0 +1,147 @@
+# wideep.gb200: developer and CI entry points.  `make test` is what CI runs
+# (.ci/run).  Every target fails loudly: recipes run under bash -euo pipefail.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+# Phases of `test` share .venv and build/; never run them concurrently.
+.NOTPARALLEL:
+MAKEFLAGS += --no-builtin-rules
+
+NAMESPACE ?= wideep
+NAME ?= gb200
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+BUILD := $(CURDIR)/build
+COLLECTIONS := $(BUILD)/collections
+# This checkout as ansible_collections.<ns>.<name>, for pytest (pyproject's
+# pythonpath) and anything else that imports the collection's Python.
+PYPATH_LINK := $(BUILD)/pythonpath/ansible_collections/$(NAMESPACE)/$(NAME)
+
+export PATH := $(BIN):$(PATH)
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+ifdef CI
+export ANSIBLE_NOCOLOR := 1
+export PY_COLORS := 0
+endif
+
+# Extra arguments for pytest in `make unit`, e.g. PYTEST_ARGS='-k plan -x'.
+PYTEST_ARGS ?=
+# Extra phases run at the end of `make test`, in order (space-separated target
+# names; empty by default). Read when `test` runs, so `TEST_EXTRA += x` in the
+# section at the end of this file works, as does `make test TEST_EXTRA=x`.
+TEST_EXTRA ?=
+
+.PHONY: help venv lint sanity unit build test clean pythonpath
+
+help: ## List targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+venv: ## Create/update .venv from requirements*.txt (no-op when unchanged)
+	scripts/venv.sh
+
+lint: venv ## ansible-lint (production) + ruff + mypy --strict
+	scripts/lint.sh
+
+sanity: venv ## ansible-test sanity --local --python 3.11 on a clean copy
+	scripts/sanity.sh
+
+pythonpath:
+	@mkdir -p "$(dir $(PYPATH_LINK))"
+	@ln -sfn "$(CURDIR)" "$(PYPATH_LINK)"
+
+# Directories given explicitly: with none of pyproject's testpaths present,
+# pytest would otherwise fall back to collecting the whole tree.
+UNIT_DIRS := tests/unit tests/golden
+
+unit: venv pythonpath ## pytest tests/unit tests/golden (no tests collected = failure)
+	@dirs="$(wildcard $(UNIT_DIRS))"; \
+	if [[ -z "$$dirs" ]]; then \
+		echo "make unit: FAILED: none of $(UNIT_DIRS) exists" >&2; exit 1; \
+	fi; \
+	rc=0; "$(BIN)/pytest" -m "not cluster" $(PYTEST_ARGS) $$dirs || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then \
+		echo "make unit: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; \
+	fi; \
+	exit $$rc
+
+build: venv ## Build the collection tarball, install it into build/collections, syntax-check
+	rm -rf "$(COLLECTIONS)" "$(BUILD)"/$(NAMESPACE)-$(NAME)-*.tar.gz
+	mkdir -p "$(BUILD)"
+	ansible-galaxy collection build --force --output-path "$(BUILD)" .
+	@tarball="$$(ls "$(BUILD)"/$(NAMESPACE)-$(NAME)-*.tar.gz)"; \
+	bad="$$(tar -tzf "$$tarball" | sed 's#/$$##' | git check-ignore --stdin | head -20 || true)"; \
+	if [[ -n "$$bad" ]]; then \
+		echo "make build: FAILED: $$tarball ships git-ignored files (caches, venv, build output);" \
+			"add them to build_ignore in galaxy.yml:" >&2; \
+		echo "$$bad" >&2; exit 1; \
+	fi; \
+	echo "make build: $$tarball ($$(du -h "$$tarball" | cut -f1))"; \
+	ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" \
+		ansible-galaxy collection install --offline --force -p "$(COLLECTIONS)" "$$tarball"
+	@if [[ -f playbooks/render.yml ]]; then \
+		echo "make build: ansible-playbook $(NAMESPACE).$(NAME).render --syntax-check (from build/collections)"; \
+		ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" ANSIBLE_LOCALHOST_WARNING=false \
+		ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+			ansible-playbook $(NAMESPACE).$(NAME).render --syntax-check; \
+	else \
+		echo "make build: playbooks/render.yml absent; syntax check skipped"; \
+	fi
+
+# Phases run one after another as sub-makes, each timed; the first failure
+# stops the run and is named.
+TEST_PHASES = venv lint sanity unit build $(TEST_EXTRA)
+
+test: ## Everything CI runs: venv lint sanity unit build (+ TEST_EXTRA)
+	@summary=""; t0=$$(date +%s); \
+	for phase in $(TEST_PHASES); do \
+		echo "::: make test: $$phase"; s=$$(date +%s); rc=0; \
+		$(MAKE) --no-print-directory "$$phase" || rc=$$?; \
+		line="$$(printf '%-14s %5ss  %s' "$$phase" "$$(( $$(date +%s) - s ))" "$$( [[ $$rc -eq 0 ]] && echo ok || echo FAILED)")"; \
+		summary="$$summary    $$line"$$'\n'; \
+		if [[ $$rc -ne 0 ]]; then \
+			printf '::: make test: FAILED in phase %s\n%s' "$$phase" "$$summary" >&2; exit 1; \
+		fi; \
+	done; \
+	printf '::: make test: all phases passed in %ss\n%s' "$$(( $$(date +%s) - t0 ))" "$$summary"
+
+clean: ## Remove build output and caches (keeps .venv)
+	rm -rf "$(BUILD)" .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/output
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------------------
+# LEAD: emulated cluster targets go here (demo, demo-down, cluster-test).
+# Wire cluster-test into `make test` by setting, in this section:
+#   TEST_EXTRA += cluster-test
+# and mark such pytest tests with @pytest.mark.cluster (`make unit` skips them).
+# ---------------------------------------------------------------------------
+
+.PHONY: demo demo-down render cluster-up bench-plan
+
+# The emulated GB200 cluster (emulated/cluster.py): Docker-in-Docker trays on a Docker
+# network the project creates. Topology: make demo PREFILL_NODES=2 DECODE_NODES=2 ...
+CLUSTER := python3 emulated/cluster.py
+CLUSTER_TOPOLOGY ?= --prefill-workers $(or $(PREFILL_WORKERS),1) --prefill-nodes $(or $(PREFILL_NODES),2) \
+	--decode-workers $(or $(DECODE_WORKERS),1) --decode-nodes $(or $(DECODE_NODES),2)
+EMU_INVENTORY := -i $(BUILD)/emulated/hosts.yml -i inventories/emulated
+PLAYBOOK := ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" ANSIBLE_FORCE_COLOR=$(if $(CI),0,1) ansible-playbook
+
+cluster-up: venv pythonpath ## Install the Docker engine if missing, build the images, start the emulated trays
+	$(CLUSTER) install-engine
+	$(CLUSTER) up $(CLUSTER_TOPOLOGY)
+
+demo: cluster-up ## Main job: emulated GB200 cluster serving DeepSeek-R1 (mocker) through the real Dynamo frontend
+	$(PLAYBOOK) wideep.gb200.site $(EMU_INVENTORY)
+	@python3 emulated/demo_request.py "$(BUILD)/emulated/hosts.yml"
+
+demo-down: ## Remove the emulated cluster (trays, their volumes, the network)
+	$(CLUSTER) down
+
+render: venv pythonpath ## Render the seeds' deployment (inventories/gb200) and show each tray's command
+	$(PLAYBOOK) wideep.gb200.render -i inventories/gb200 -e gb200_render_dir="$(BUILD)/render"
+	@for script in "$(BUILD)"/render/hosts/*.sh; do echo; echo "===== $$script"; cat "$$script"; done
+	@echo; echo "plan: $(BUILD)/render/plan.json"
+
+bench-plan: venv pythonpath ## Plan and render time for 72- and 500-tray inventories (build/bench/plan.json)
+	ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" python benchmarks/plan_bench.py
