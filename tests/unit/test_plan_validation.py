@@ -77,6 +77,7 @@ ERRORS: list[tuple[str, dict[str, Any], Mutation | None, str, str, str]] = [
     ("bad ulimit", {"gb200_container_ulimits": ["memlock unlimited"]}, None, "E-BAD-ULIMIT", "inventory", "gb200_container_ulimits"),
     ("bad volume", {"gb200_container_volumes": ["cache:/c"]}, None, "E-BAD-VOLUME", "inventory", "gb200_container_volumes"),
     ("relative model dir", {"gb200_model_dir": "models/r1"}, None, "E-BAD-PATH", "inventory", "gb200_model_dir"),
+    ("bad gpus", {"gb200_container_gpus": "every"}, None, "E-BAD-GPUS", "inventory", "gb200_container_gpus"),
     ("bad restart policy", {"gb200_restart_policy": "sometimes"}, None, "E-BAD-RESTART", "inventory", "gb200_restart_policy"),
     ("recipe differs per host", {}, lambda _g, h: h["d0-1"].update(gb200_recipe="dsr1-nvfp4-wideep"), "E-VAR-DIFFERS", "gb200", "gb200_recipe"),
     (
