@@ -117,7 +117,10 @@ clean: ## Remove build output and caches (keeps .venv)
 # and mark such pytest tests with @pytest.mark.cluster (`make unit` skips them).
 # ---------------------------------------------------------------------------
 
-.PHONY: demo demo-down render cluster-up bench-plan
+.PHONY: demo demo-down render cluster-up cluster-test bench-plan
+
+# The emulated-cluster tests run as the last phase of `make test`.
+TEST_EXTRA += cluster-test
 
 # The emulated GB200 cluster (emulated/cluster.py): Docker-in-Docker trays on a Docker
 # network the project creates. Topology: make demo PREFILL_NODES=2 DECODE_NODES=2 ...
@@ -134,6 +137,10 @@ cluster-up: venv pythonpath ## Install the Docker engine if missing, build the i
 demo: cluster-up ## Main job: emulated GB200 cluster serving DeepSeek-R1 (mocker) through the real Dynamo frontend
 	$(PLAYBOOK) wideep.gb200.site $(EMU_INVENTORY)
 	@python3 emulated/demo_request.py "$(BUILD)/emulated/hosts.yml"
+
+cluster-test: venv pythonpath ## Molecule scenario `cluster`: converge, idempotence, testinfra verify on the emulated trays
+	$(CLUSTER) install-engine
+	ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" molecule test -s cluster
 
 demo-down: ## Remove the emulated cluster (trays, their volumes, the network)
 	$(CLUSTER) down

@@ -28,7 +28,7 @@ def registered(health: Any, namespace: str = "dynamo") -> dict[str, Any]:
             if instance.get("component") == component:
                 transport = instance.get("transport") or {}
                 address = transport.get("tcp", "") if isinstance(transport, dict) else ""
-                found[role][str(instance.get("instance_id"))] = str(address).split("/")[0]
+                found[role][str(instance.get("instance_id"))] = str(address).split("/", maxsplit=1)[0]
     return {
         "prefill": len(found["prefill"]),
         "decode": len(found["decode"]),
