@@ -50,6 +50,7 @@ class Recipe:
     routed_experts: int
     max_context_length: int
     min_driver_branch: int
+    hardware: dict[str, Any]
     image: str
     workdir: str
     module: str
@@ -96,6 +97,9 @@ def parse_recipe(data: Any, where: str) -> Recipe:
         raise RecipeError(f"{where}: a recipe is a mapping")
     model = _require(data, "model", dict, where)
     ports = _require(data, "ports", dict, where)
+    hardware = _require(data, "hardware", dict, where)
+    for key, kind in (("min_compute_capability", str), ("imex", bool), ("gpudirect_rdma", bool), ("disk_bytes", int)):
+        _require(hardware, key, kind, where)
     flags_in = _require(data, "flags", dict, where)
     env_in = _require(data, "env", dict, where)
     flags: dict[str, dict[str, Any]] = {}
@@ -127,7 +131,8 @@ def parse_recipe(data: Any, where: str) -> Recipe:
         quantization=_require(model, "quantization", str, where),
         routed_experts=_require(model, "routed_experts", int, where),
         max_context_length=_require(model, "max_context_length", int, where),
-        min_driver_branch=_require(model, "min_driver_branch", int, where),
+        min_driver_branch=_require(hardware, "min_driver_branch", int, where),
+        hardware=hardware,
         image=_require(data, "image", str, where),
         workdir=_require(data, "workdir", str, where),
         module=_require(data, "module", str, where),
