@@ -27,7 +27,7 @@ def main() -> None:
         }
     ).encode()
     request = urllib.request.Request(f"{url}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the demo's own frontend
+    with urllib.request.urlopen(request, timeout=60) as response:
         answer = json.load(response)
     sys.stdout.write(f"frontend: {url}\n")
     sys.stdout.write(f"completion ({answer['usage']['completion_tokens']} tokens): {answer['choices'][0]['message']['content']}\n")

@@ -78,7 +78,8 @@ done
 if [[ ${#py_dirs[@]} -eq 0 ]]; then
     echo "==> lint: ruff, mypy: no Python under plugins/plugin_utils or plugins/module_utils; skipped"
 else
-    run ruff ruff check --config "${PYPROJECT}" --no-cache "${py_dirs[@]}"
+    # ruff sees every Python file of the tree (it skips git-ignored paths such as .venv, build).
+    run ruff ruff check --config "${PYPROJECT}" --no-cache .
 
     # mypy must see the code under its import name,
     # ansible_collections.<ns>.<name>.plugins..., as Ansible imports it.
@@ -92,6 +93,9 @@ else
             | sed "s#${LAYOUT}/ansible_collections/${NS}/${NAME}/##"
     }
     run mypy mypy_run
+    if [[ -d python ]]; then # the Python API (python/wideep_gb200) is typed too
+        run mypy-api mypy --config-file "${PYPROJECT}" --strict --cache-dir "${REPO}/build/.mypy_cache" python/wideep_gb200
+    fi
 fi
 
 if [[ ${#failed[@]} -gt 0 ]]; then

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from inventory_builder import build
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils._health import ready, registered
 from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
 from ansible_collections.wideep.gb200.plugins.plugin_utils._status import drift, summary_lines
-from inventory_builder import build
 
 # Captured from the emulated cluster's real Dynamo frontend (ai-dynamo 1.0.2, 1 prefill + 1
 # decode mocker with dp 8): `curl http://<tray0>:8000/health`.
@@ -53,8 +53,12 @@ def test_duplicate_instances_count_once_and_other_namespaces_not_at_all() -> Non
 
 def _ps(name: str, spec_hash: str, state: str = "running", kind: str = "worker") -> dict[str, Any]:
     """One entry of the Engine API's /containers/json, as docker_host_info returns it."""
-    return {"Names": [f"/{name}"], "State": state, "Status": "Up 1 minute" if state == "running" else "Exited (137)",
-            "Labels": {"wideep.gb200.kind": kind, "wideep.gb200.spec": spec_hash}}
+    return {
+        "Names": [f"/{name}"],
+        "State": state,
+        "Status": "Up 1 minute" if state == "running" else "Exited (137)",
+        "Labels": {"wideep.gb200.kind": kind, "wideep.gb200.spec": spec_hash},
+    }
 
 
 def test_drift() -> None:
