@@ -1,0 +1,56 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Wait for this host's async relay job, printing its progress line every few seconds."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils._progress import progress_line
+
+display = Display()
+
+
+class ActionModule(ActionBase):
+    _VALID_ARGS = frozenset(("jid", "progress_path", "interval", "timeout"))
+    _requires_connection = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        jid = str(args.get("jid") or "")
+        if not jid:
+            raise AnsibleActionFail("relay_wait needs jid (the ansible_job_id of the relay task)")
+        interval = float(args.get("interval", 5))
+        deadline = time.monotonic() + float(args.get("timeout", 14400))
+        async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
+        host = (task_vars or {}).get("inventory_hostname", "?")
+        while True:
+            status = self._execute_module(
+                module_name="ansible.legacy.async_status",
+                module_args={"jid": jid, "_async_dir": async_dir},
+                task_vars=task_vars,
+            )
+            if status.get("finished") or status.get("failed"):
+                status.pop("invocation", None)
+                result.update(status)
+                result["changed"] = bool(status.get("published"))
+                return result
+            if time.monotonic() > deadline:
+                raise AnsibleActionFail(f"relay job {jid} still running after the timeout")
+            if args.get("progress_path"):
+                slurped = self._execute_module(module_name="ansible.legacy.slurp", module_args={"src": args["progress_path"]}, task_vars=task_vars)
+                try:
+                    data = json.loads(base64.b64decode(slurped.get("content", "")))
+                except ValueError:
+                    data = {}
+                display.display(f"  {host}: {progress_line(data)}")
+            time.sleep(interval)

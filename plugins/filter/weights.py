@@ -1,0 +1,32 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
+"""Thin filters over plugin_utils/_weights_plan.py for the model_weights role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass
+
+
+def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """ansible_play_hosts | wideep.gb200.weights_pass(hostvars, manifest, settings): this pass's chain."""
+    infos = {h: dict(hostvars[h]["model_weights_held"]) for h in hosts if "model_weights_held" in hostvars[h]}
+    addresses = {h: str(settings["addresses"].get(h) or "") for h in hosts}
+    return plan_pass(
+        list(manifest),
+        infos,
+        addresses,
+        source_host=str(settings["source_host"]),
+        source_dir=str(settings["source_dir"]),
+        source_address=str(settings["source_address"]),
+        port=int(settings["port"]),
+        dest=str(settings["dest"]),
+        fanout=bool(settings.get("fanout", False)),
+    )
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"weights_pass": weights_pass}

@@ -1,0 +1,241 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Model weights on a tray: manifest, verified stamps, partial files, and the stream layout.
+
+Layout of a destination directory DEST (what workers mount read-only):
+  DEST/<path>                   published files: only ever complete and verified
+  DEST/.wideep/partial/<path>   files being received (never visible under the final path)
+  DEST/.wideep/stamps.json      {path: {size, mtime_ns, ino, sha256}} of verified files, so a
+                                re-run trusts an untouched file without hashing it again
+  DEST/.wideep/COMPLETE         the manifest digest, written once every file verified
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+CHUNK = 1 << 20
+STATE_DIR = ".wideep"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    sha256: str
+
+
+def parse_manifest(data: Any) -> list[FileEntry]:
+    """{"files": [{"path", "size", "sha256"}, ...]} -> entries; raises ValueError with the reason."""
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list) or not data["files"]:
+        raise ValueError("a manifest is a mapping with a non-empty 'files' list")
+    entries = []
+    seen = set()
+    for item in data["files"]:
+        try:
+            entry = FileEntry(str(item["path"]), int(item["size"]), str(item["sha256"]).lower())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"manifest entry {item!r} lacks path/size/sha256") from exc
+        if entry.path.startswith("/") or ".." in entry.path.split("/") or entry.path.startswith(STATE_DIR):
+            raise ValueError(f"manifest path {entry.path!r} must be relative, inside the model directory")
+        if len(entry.sha256) != 64 or entry.size < 0 or entry.path in seen:
+            raise ValueError(f"manifest entry {entry.path!r}: bad sha256/size, or listed twice")
+        seen.add(entry.path)
+        entries.append(entry)
+    return entries
+
+
+def manifest_digest(entries: list[FileEntry]) -> str:
+    canonical = json.dumps([[e.path, e.size, e.sha256] for e in entries], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sha256_file(path: str, limit: int | None = None) -> tuple[str, Any]:
+    """sha256 of a file (or of its first `limit` bytes); also returns the live hash object."""
+    digest = hashlib.sha256()
+    remaining = limit
+    with open(path, "rb") as handle:
+        while remaining is None or remaining > 0:
+            block = handle.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            if not block:
+                break
+            digest.update(block)
+            if remaining is not None:
+                remaining -= len(block)
+    return digest.hexdigest(), digest
+
+
+def state_path(dest: str, *parts: str) -> str:
+    return os.path.join(dest, STATE_DIR, *parts)
+
+
+def partial_path(dest: str, rel: str) -> str:
+    return state_path(dest, "partial", rel)
+
+
+def read_stamps(dest: str) -> dict[str, dict[str, Any]]:
+    try:
+        with open(state_path(dest, "stamps.json"), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def stamp_of(path: str, sha256: str) -> dict[str, Any]:
+    info = os.stat(path)
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "ino": info.st_ino, "sha256": sha256}
+
+
+def stamp_matches(path: str, stamp: dict[str, Any] | None, entry: FileEntry) -> bool:
+    if not stamp or stamp.get("sha256") != entry.sha256:
+        return False
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_size, info.st_mtime_ns, info.st_ino) == (entry.size, stamp.get("mtime_ns"), stamp.get("ino"))
+
+
+def free_bytes(path: str) -> int:
+    """Free space on the filesystem that holds path (or its nearest existing parent)."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return shutil.disk_usage(probe).free
+
+
+def inspect(dest: str, entries: list[FileEntry], full_verify: bool = False) -> dict[str, Any]:
+    """What a tray holds: per file complete / partial (with its usable prefix) / missing / corrupt.
+
+    A published file whose stamp (size, mtime, inode, sha256) still matches is trusted without
+    hashing; anything else published is hashed again. A corrupt published file is reported
+    (and removed by `repair`), never served.
+    """
+    stamps = read_stamps(dest)
+    files: dict[str, dict[str, Any]] = {}
+    hashed = 0
+    for entry in entries:
+        final = os.path.join(dest, entry.path)
+        state, have = "missing", 0
+        if os.path.isfile(final):
+            if not full_verify and stamp_matches(final, stamps.get(entry.path), entry):
+                state, have = "complete", entry.size
+            elif os.path.getsize(final) == entry.size and sha256_file(final)[0] == entry.sha256:
+                hashed += entry.size
+                state, have = "complete", entry.size
+                stamps[entry.path] = stamp_of(final, entry.sha256)
+            else:
+                hashed += os.path.getsize(final)
+                state = "corrupt"
+        if state != "complete":
+            part = partial_path(dest, entry.path)
+            if os.path.isfile(part):
+                size = os.path.getsize(part)
+                have = min(size, entry.size) // CHUNK * CHUNK
+                state = "partial" if have else state
+        files[entry.path] = {"state": state, "have": have, "size": entry.size}
+    return {
+        "files": files,
+        "complete": all(f["state"] == "complete" for f in files.values()),
+        "missing_bytes": sum(f["size"] - f["have"] for f in files.values()),
+        "hashed_bytes": hashed,
+        "free_bytes": free_bytes(dest),
+        "stamps": stamps,
+    }
+
+
+def check_index(dest_or_source: str, entries: list[FileEntry]) -> list[str]:
+    """The safetensors index must agree with the manifest: every shard it names is listed."""
+    names = {e.path for e in entries}
+    index_names = [n for n in names if n.endswith("model.safetensors.index.json")]
+    problems = []
+    for name in index_names:
+        try:
+            with open(os.path.join(dest_or_source, name), encoding="utf-8") as handle:
+                index = json.load(handle)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{name}: cannot be read as JSON ({exc})")
+            continue
+        folder = os.path.dirname(name)
+        shards = {os.path.join(folder, s) if folder else s for s in (index.get("weight_map") or {}).values()}
+        missing = sorted(shards - names)
+        if missing:
+            problems.append(f"{name} names shards the manifest lacks: {', '.join(missing[:5])}")
+        total = (index.get("metadata") or {}).get("total_size")
+        listed = sum(e.size for e in entries if e.path in shards)
+        if isinstance(total, int) and total > listed:
+            problems.append(f"{name}: metadata.total_size {total} exceeds the {listed} bytes of its shards")
+    return problems
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The bytes [start, size) of one file, at [offset, offset + size - start) of the stream."""
+
+    entry: FileEntry
+    start: int
+    offset: int
+
+    @property
+    def length(self) -> int:
+        return self.entry.size - self.start
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+def layout(entries: list[FileEntry], starts: dict[str, int]) -> list[Segment]:
+    """The stream: every file with a start (chunk-aligned, from the plan), in manifest order."""
+    segments: list[Segment] = []
+    offset = 0
+    for entry in entries:
+        if entry.path not in starts:
+            continue
+        segment = Segment(entry, starts[entry.path], offset)
+        segments.append(segment)
+        offset = segment.end
+    return segments
+
+
+def make_manifest(source: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Hash every file under source (skipping .wideep); reuse hashes of unchanged files.
+
+    Returns {"files": [...], "hashed_bytes": bytes read to hash}."""
+    cached = {f["path"]: f for f in (previous or {}).get("files", []) if isinstance(f, dict)}
+    files = []
+    hashed = 0
+    for root, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if d != STATE_DIR and not d.startswith(".wideep"))
+        for name in sorted(names):
+            if name.startswith(".wideep"):
+                continue
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, source)
+            info = os.stat(full)
+            old = cached.get(rel)
+            if old and old.get("size") == info.st_size and old.get("mtime_ns") == info.st_mtime_ns:
+                digest = old["sha256"]
+            else:
+                digest = sha256_file(full)[0]
+                hashed += info.st_size
+            files.append({"path": rel, "size": info.st_size, "sha256": digest, "mtime_ns": info.st_mtime_ns})
+    return {"files": files, "hashed_bytes": hashed}

@@ -1,0 +1,205 @@
+#!/usr/bin/python
+# Copyright (c) 2026 wideep.gb200 authors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: model_weights_relay
+short_description: One member of a pipelined chain broadcast of model weights
+description:
+  - Index 0 is the source, which reads O(source_dir) and streams the files the plan lists into the chain;
+    every other index listens on its port, forwards each chunk downstream as it arrives, writes the files it
+    needs under C(DEST/.wideep/partial), hashes while streaming, and publishes each file (fsync, atomic
+    rename) only when its sha256 matches the manifest.
+  - A downstream that dies or stalls longer than O(stall_timeout) is bypassed; it keeps what it verified and
+    is caught up by the next pass. Progress (bytes, rate, ETA) is written to O(progress_path) every second.
+  - Run it with C(async) on all members at once; the role wideep.gb200.model_weights does.
+version_added: 0.1.0
+author:
+  - wideep.gb200 authors (@wideep-gb200)
+attributes:
+  check_mode:
+    support: none
+    description: It moves data; the role does not start it in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to show.
+  platform:
+    platforms: posix
+    support: full
+    description: Linux (uses POLLRDHUP).
+options:
+  run_id:
+    description: Identifies one pass; connections from another pass are refused.
+    type: str
+    required: true
+  index:
+    description: This member's position in O(chain); 0 is the source.
+    type: int
+    required: true
+  chain:
+    description: C(address:port) of every member in chain order (the source's port is unused).
+    type: list
+    elements: str
+    required: true
+  manifest:
+    description: Every file of the model (C(path), C(size), C(sha256)), in stream order.
+    type: list
+    elements: dict
+    required: true
+  starts:
+    description: Path -> offset the stream starts the file at; files not listed are not streamed.
+    type: dict
+    required: true
+  needs:
+    description: Paths this member writes (the others it only forwards).
+    type: list
+    elements: str
+    default: []
+  dest:
+    description: The model directory this member writes into.
+    type: path
+  source_dir:
+    description: For index 0, the directory the files are read from.
+    type: path
+  fanout:
+    description: The naive baseline for benchmarks; the source sends the whole stream to every member itself.
+    type: bool
+    default: false
+  stall_timeout:
+    description: Seconds a send may block before the downstream is bypassed.
+    type: float
+    default: 30
+  connect_timeout:
+    description: Seconds to wait for the first downstream to listen.
+    type: float
+    default: 120
+  idle_timeout:
+    description: Seconds a receiver waits without any byte before it gives up (its files stay partial).
+    type: float
+    default: 300
+  rate_limit:
+    description: Bytes per second the source may send (0 means line rate).
+    type: int
+    default: 0
+  progress_path:
+    description: JSON file rewritten every second with position, rate and ETA.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Receive and forward (on every tray of the chain)
+  wideep.gb200.model_weights_relay:
+    run_id: "{{ plan.run_id }}"
+    index: "{{ plan.members[inventory_hostname].index }}"
+    chain: "{{ plan.chain }}"
+    manifest: "{{ manifest }}"
+    starts: "{{ plan.starts }}"
+    needs: "{{ plan.members[inventory_hostname].needs }}"
+    dest: /models/deepseek-ai/DeepSeek-R1
+  async: 7200
+  poll: 0
+"""
+
+RETURN = r"""
+state:
+  description: V(complete) when the whole stream passed through, else V(incomplete).
+  returned: always
+  type: str
+published:
+  description: Files this member verified and published.
+  returned: always
+  type: list
+  elements: str
+failed:
+  description: Files that did not verify, with the reason.
+  returned: always
+  type: dict
+bypassed:
+  description: Downstream members this one bypassed.
+  returned: always
+  type: list
+  elements: str
+bytes_received:
+  description: Stream bytes received.
+  returned: always
+  type: int
+bytes_sent:
+  description: Bytes sent downstream (replays after a bypass included).
+  returned: always
+  type: int
+seconds:
+  description: Wall time.
+  returned: always
+  type: float
+"""
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, RelayError
+from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, parse_manifest
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _sep, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "run_id": {"type": "str", "required": True},
+            "index": {"type": "int", "required": True},
+            "chain": {"type": "list", "elements": "str", "required": True},
+            "manifest": {"type": "list", "elements": "dict", "required": True},
+            "starts": {"type": "dict", "required": True},
+            "needs": {"type": "list", "elements": "str", "default": []},
+            "dest": {"type": "path"},
+            "source_dir": {"type": "path"},
+            "fanout": {"type": "bool", "default": False},
+            "stall_timeout": {"type": "float", "default": 30},
+            "connect_timeout": {"type": "float", "default": 120},
+            "idle_timeout": {"type": "float", "default": 300},
+            "rate_limit": {"type": "int", "default": 0},
+            "progress_path": {"type": "path"},
+        },
+        required_if=[("index", 0, ["source_dir"])],
+    )
+    params: dict[str, Any] = module.params
+    try:
+        entries = parse_manifest({"files": params["manifest"]})
+        chain = [_address(member) for member in params["chain"]]
+        starts = {str(k): int(v) for k, v in params["starts"].items()}
+    except ValueError as exc:
+        module.fail_json(msg=f"bad relay spec: {exc}")
+    if params["index"] != 0 and not params["dest"]:
+        module.fail_json(msg="a receiving member needs dest")
+    relay = Relay(
+        run_id=params["run_id"],
+        index=params["index"],
+        chain=chain,
+        segments=layout(entries, starts),
+        needs=set(params["needs"]),
+        dest=params["dest"],
+        source_dir=params["source_dir"],
+        fanout=params["fanout"],
+        stall_timeout=params["stall_timeout"],
+        connect_timeout=params["connect_timeout"],
+        idle_timeout=params["idle_timeout"],
+        rate_limit=params["rate_limit"],
+        progress_path=params["progress_path"],
+    )
+    try:
+        result = relay.run()
+    except (OSError, RelayError) as exc:
+        module.fail_json(msg=f"relay {params['index']} failed: {exc}", **relay.result())
+    module.exit_json(changed=bool(result["published"]), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
+"""One pass of the weights broadcast: who needs what, from which offset, in which chain order.
+
+Input: the manifest and what every tray holds (model_weights_info). Output: one relay spec per
+member (index 0 = the source) and the problems that stop the pass before anything moves.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+CHUNK = 1 << 20
+
+
+def plan_pass(
+    manifest: list[dict[str, Any]],
+    infos: dict[str, dict[str, Any]],
+    addresses: dict[str, str],
+    *,
+    source_host: str,
+    source_dir: str,
+    source_address: str,
+    port: int,
+    dest: str,
+    fanout: bool = False,
+    disk_margin: float = 0.01,
+) -> dict[str, Any]:
+    """infos[host] = model_weights_info result ({files: {path: {state, have, size}}, free_bytes})."""
+    problems: list[str] = []
+    needs: dict[str, list[str]] = {}
+    starts: dict[str, int] = {}
+    for host, info in infos.items():
+        files = info.get("files", {})
+        wanted = [e["path"] for e in manifest if files.get(e["path"], {}).get("state") != "complete"]
+        if not wanted:
+            continue
+        missing = sum(e["size"] - int(files.get(e["path"], {}).get("have", 0)) for e in manifest if e["path"] in wanted)
+        free = int(info.get("free_bytes", 0))
+        if free < missing * (1 + disk_margin):
+            problems.append(
+                f"host {host}: {dest} needs {missing} more bytes for the weights but its filesystem has {free} free "
+                f"({missing - free} short); free space there or set model_weights_dir to a larger disk"
+            )
+        needs[host] = wanted
+        for entry in manifest:
+            if entry["path"] in wanted:
+                have = int(files.get(entry["path"], {}).get("have", 0)) // CHUNK * CHUNK
+                starts[entry["path"]] = min(starts.get(entry["path"], have), have)
+    problems.extend(f"host {host}: no address in the plan (is it in group gb200?)" for host in needs if not addresses.get(host))
+    receivers = [h for h in infos if h in needs]  # inventory order keeps racks together
+    chain = [f"{source_address}:0"] + [f"{addresses.get(h, '')}:{port}" for h in receivers]
+    run_id = secrets.token_hex(8)
+    total = sum(e["size"] - starts[e["path"]] for e in manifest if e["path"] in starts)
+    members = {h: {"index": i + 1, "needs": needs[h], "dest": dest} for i, h in enumerate(receivers)}
+    return {
+        "problems": problems,
+        "run_id": run_id,
+        "receivers": receivers,
+        "members": members,
+        "source": {"host": source_host, "dir": source_dir, "index": 0},
+        "chain": chain,
+        "starts": starts,
+        "stream_bytes": total,
+        "missing_bytes": {
+            h: sum(e["size"] - int(infos[h]["files"].get(e["path"], {}).get("have", 0)) for e in manifest if e["path"] in needs[h]) for h in receivers
+        },
+        "fanout": fanout,
+        "port": port,
+    }

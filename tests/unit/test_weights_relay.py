@@ -1,0 +1,222 @@
+"""The weights broadcast on loopback: real TCP, real processes, real files.
+
+Each test runs the same pass the model_weights role runs: inspect every tray, plan the pass,
+start the receivers and the source, and check what every tray holds afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.wideep.gb200.plugins.module_utils import _weights as weights
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay
+from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_PORT = 41000 + os.getpid() % 1000 * 10
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("source")
+    subprocess.run([sys.executable, str(ROOT / "emulated" / "make_model.py"), str(path), "--shards", "24", "--shard-bytes", str(1_500_000)], check=True)
+    return path
+
+
+def _receiver(kwargs: dict[str, Any], out: str) -> None:
+    result = Relay(**kwargs).run()
+    Path(out).write_text(json.dumps(result))
+
+
+def broadcast(source: Path, trays: list[Path], *, action: Any = None, rate: int = 0, port: int = BASE_PORT, stall: float = 10.0) -> dict[str, Any]:
+    manifest = weights.make_manifest(str(source))["files"]
+    entries = weights.parse_manifest({"files": manifest})
+    infos = {str(t): weights.inspect(str(t), entries) for t in trays}
+    plan = plan_pass(
+        manifest, infos, {str(t): "127.0.0.1" for t in trays}, source_host="src", source_dir=str(source), source_address="127.0.0.1", port=0, dest=""
+    )
+    assert not plan["problems"]
+    chain = [("127.0.0.1", 0)] + [("127.0.0.1", port + i) for i in range(1, len(plan["receivers"]) + 1)]
+    segments = weights.layout(entries, plan["starts"])
+    procs = {}
+    for host in plan["receivers"]:
+        member = plan["members"][host]
+        kwargs = {
+            "run_id": plan["run_id"],
+            "index": member["index"],
+            "chain": chain,
+            "segments": segments,
+            "needs": set(member["needs"]),
+            "dest": host,
+            "stall_timeout": stall,
+            "connect_timeout": 10,
+            "idle_timeout": 8,
+            "listen_host": "127.0.0.1",
+        }
+        # spawn, not fork: a fork of this (threaded) test process can inherit a held lock
+        proc = multiprocessing.get_context("spawn").Process(target=_receiver, args=(kwargs, f"{host}.result.json"))
+        proc.start()
+        procs[host] = proc
+    if action:
+        threading.Thread(target=action, args=(procs,), daemon=True).start()
+    src = Relay(
+        run_id=plan["run_id"],
+        index=0,
+        chain=chain,
+        segments=segments,
+        needs=set(),
+        dest=None,
+        source_dir=str(source),
+        stall_timeout=stall,
+        connect_timeout=10,
+        rate_limit=rate,
+    )
+    source_result = src.run() if plan["receivers"] else {"bytes_sent": 0}
+    for proc in procs.values():
+        proc.join(30)
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+    return {"plan": plan, "source": source_result, "entries": entries}
+
+
+def held(trays: list[Path], entries: list[weights.FileEntry]) -> list[bool]:
+    return [weights.inspect(str(t), entries, full_verify=True)["complete"] for t in trays]
+
+
+def test_every_tray_gets_a_verified_copy_and_a_rerun_moves_nothing(source: Path, tmp_path: Path) -> None:
+    trays = [tmp_path / f"tray{i}" for i in range(4)]
+    first = broadcast(source, trays)
+    total = sum(e.size for e in first["entries"])
+    assert held(trays, first["entries"]) == [True] * 4
+    assert first["source"]["bytes_sent"] == total  # the source sends W once, not N times
+    for tray in trays:
+        for entry in first["entries"]:
+            assert (tray / entry.path).read_bytes() == (source / entry.path).read_bytes()
+        assert not any((tray / ".wideep" / "partial").rglob("*.safetensors"))
+    started = time.monotonic()
+    again = broadcast(source, trays)
+    assert again["plan"]["receivers"] == [] and again["plan"]["stream_bytes"] == 0
+    assert again["source"]["bytes_sent"] == 0
+    assert time.monotonic() - started < 5
+
+
+def test_a_killed_tray_is_bypassed_and_caught_up_by_the_next_pass(source: Path, tmp_path: Path) -> None:
+    trays = [tmp_path / f"tray{i}" for i in range(4)]
+
+    def kill_second(procs: dict[str, multiprocessing.Process]) -> None:
+        time.sleep(1.0)
+        procs[str(trays[1])].kill()
+
+    first = broadcast(source, trays, action=kill_second, rate=12_000_000, port=BASE_PORT + 100)
+    total = sum(e.size for e in first["entries"])
+    assert held(trays, first["entries"]) == [True, False, True, True]  # the others did not wait for it
+    missing = weights.inspect(str(trays[1]), first["entries"])["missing_bytes"]
+    assert 0 < missing < total
+    second = broadcast(source, trays, port=BASE_PORT + 200)
+    assert second["plan"]["receivers"] == [str(trays[1])]
+    # resume: at most one chunk per partial file more than what was missing
+    assert missing <= second["plan"]["stream_bytes"] <= missing + weights.CHUNK
+    assert held(trays, first["entries"]) == [True] * 4
+
+
+def test_a_stalled_tray_is_bypassed(source: Path, tmp_path: Path) -> None:
+    trays = [tmp_path / f"tray{i}" for i in range(4)]
+
+    def freeze_second(procs: dict[str, multiprocessing.Process]) -> None:
+        time.sleep(1.0)
+        os.kill(procs[str(trays[1])].pid, signal.SIGSTOP)
+
+    first = broadcast(source, trays, action=freeze_second, rate=12_000_000, port=BASE_PORT + 300, stall=2.0)
+    assert held(trays, first["entries"]) == [True, False, True, True]
+
+
+def test_partial_files_are_never_visible_under_their_final_name(source: Path, tmp_path: Path) -> None:
+    trays = [tmp_path / f"tray{i}" for i in range(2)]
+    entries = weights.parse_manifest({"files": weights.make_manifest(str(source))["files"]})
+    sizes = {e.path: e.size for e in entries}
+    seen_bad: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for tray in trays:
+                for path in tray.glob("*.safetensors"):
+                    try:
+                        if path.stat().st_size != sizes[path.name]:
+                            seen_bad.append(str(path))
+                    except FileNotFoundError:
+                        pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    broadcast(source, trays, rate=15_000_000, port=BASE_PORT + 400)
+    done.set()
+    watcher.join()
+    assert not seen_bad
+    assert held(trays, entries) == [True, True]
+
+
+def test_a_corrupted_shard_is_detected_and_fetched_again(source: Path, tmp_path: Path) -> None:
+    trays = [tmp_path / f"tray{i}" for i in range(3)]
+    first = broadcast(source, trays, port=BASE_PORT + 500)
+    assert held(trays, first["entries"]) == [True] * 3
+    victim = trays[2] / first["entries"][5].path
+    data = bytearray(victim.read_bytes())
+    data[1000] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    report = weights.inspect(str(trays[2]), first["entries"])
+    assert report["files"][first["entries"][5].path]["state"] == "corrupt"
+    os.unlink(victim)  # what model_weights_info(repair=true) does
+    second = broadcast(source, trays, port=BASE_PORT + 600)
+    assert second["plan"]["receivers"] == [str(trays[2])]
+    assert second["plan"]["stream_bytes"] == first["entries"][5].size
+    assert held(trays, first["entries"]) == [True] * 3
+
+
+def test_the_index_must_agree_with_the_manifest(source: Path, tmp_path: Path) -> None:
+    entries = weights.parse_manifest({"files": weights.make_manifest(str(source))["files"]})
+    assert weights.check_index(str(source), entries) == []
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    index = json.loads((source / "model.safetensors.index.json").read_text())
+    index["weight_map"]["extra.weight"] = "model-99999-of-000024.safetensors"
+    (broken / "model.safetensors.index.json").write_text(json.dumps(index))
+    problems = weights.check_index(
+        str(broken), [e for e in entries if e.path != "model.safetensors.index.json"] + [weights.FileEntry("model.safetensors.index.json", 1, "0" * 64)]
+    )
+    assert problems and "model-99999-of-000024.safetensors" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ({"files": []}, "non-empty"),
+        ({"files": [{"path": "/etc/passwd", "size": 1, "sha256": "0" * 64}]}, "relative"),
+        ({"files": [{"path": "../x", "size": 1, "sha256": "0" * 64}]}, "relative"),
+        ({"files": [{"path": "a", "size": 1}]}, "lacks"),
+        ({"files": [{"path": "a", "size": 1, "sha256": "abc"}]}, "bad sha256"),
+    ],
+)
+def test_bad_manifests_are_refused(manifest: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        weights.parse_manifest(manifest)
+
+
+def test_a_tray_without_room_is_refused_before_anything_moves(source: Path, tmp_path: Path) -> None:
+    manifest = weights.make_manifest(str(source))["files"]
+    entries = weights.parse_manifest({"files": manifest})
+    infos = {"tray9": weights.inspect(str(tmp_path), entries) | {"free_bytes": 1000}}
+    plan = plan_pass(manifest, infos, {"tray9": "127.0.0.1"}, source_host="s", source_dir=str(source), source_address="127.0.0.1", port=1, dest="/models/x")
+    assert plan["problems"] and plan["problems"][0].startswith("host tray9: /models/x needs")
