@@ -663,10 +663,26 @@ def cmd_up(args: argparse.Namespace) -> None:
         for future in futures:
             future.result()
 
+    write_source_model(topo, trays[0], args.model_shards, args.model_shard_bytes)
     INVENTORY.write_text(inventory_yaml(topo, trays))
     write_state(topo, trays)
     log(f"inventory: {INVENTORY}")
     log(f"cluster {topo.name} up with {len(trays)} trays in {time.monotonic() - started:.0f} s")
+
+
+# Where the head tray keeps the synthetic model that stands in for DeepSeek-R1's weights
+# (inventories/emulated: model_weights_source). make_model.py keeps existing shards, so a
+# second `up` writes nothing.
+SOURCE_MODEL = "/srv/wideep-source/DeepSeek-R1"
+
+
+def write_source_model(topo: Topology, head: Tray, shards: int, shard_bytes: int) -> None:
+    script = (HERE / "make_model.py").read_text()
+    run(
+        ["docker", "exec", "-i", topo.container(head), "python3", "-", SOURCE_MODEL, "--shards", str(shards), "--shard-bytes", str(shard_bytes)],
+        input_text=script,
+    )
+    log(f"synthetic model on {head.host}:{SOURCE_MODEL}: {shards} x {shard_bytes} bytes")
 
 
 def prepare_and_load(topo: Topology, tray: Tray, public_key: str, tars: dict[str, Path]) -> None:
@@ -733,6 +749,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--decode-workers", type=int, default=1, help="decode worker groups (default 1)")
     up.add_argument("--decode-nodes", type=int, default=2, help="trays per decode worker (default 2)")
     up.add_argument("--subnet", default="172.31.240.0/24", help="Docker network subnet (default 172.31.240.0/24)")
+    up.add_argument("--model-shards", type=int, default=64, help="shards of the synthetic model on tray0 (default 64)")
+    up.add_argument("--model-shard-bytes", type=int, default=1 << 20, help="bytes per shard (default 1 MiB)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="remove the trays, their volumes and the network")
     down.set_defaults(func=cmd_down)

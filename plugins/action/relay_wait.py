@@ -20,7 +20,7 @@ display = Display()
 
 
 class ActionModule(ActionBase):
-    _VALID_ARGS = frozenset(("jid", "progress_path", "interval", "timeout"))
+    _VALID_ARGS = frozenset(("jid", "progress_path", "interval", "timeout", "stale_after"))
     _requires_connection = True
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -33,6 +33,10 @@ class ActionModule(ActionBase):
         deadline = time.monotonic() + float(args.get("timeout", 14400))
         async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
         host = (task_vars or {}).get("inventory_hostname", "?")
+        # A relay rewrites its progress file every second; a file that stops changing means the
+        # relay (and maybe Ansible's async wrapper with it) was killed: the job would never end.
+        stale_after = float(args.get("stale_after", 60))
+        last_update, last_change = None, time.monotonic()
         while True:
             status = self._execute_module(
                 module_name="ansible.legacy.async_status",
@@ -53,4 +57,9 @@ class ActionModule(ActionBase):
                 except ValueError:
                     data = {}
                 display.display(f"  {host}: {progress_line(data)}")
+                if data.get("updated") != last_update:
+                    last_update, last_change = data.get("updated"), time.monotonic()
+                elif time.monotonic() - last_change > stale_after:
+                    result.update(failed=True, state="incomplete", msg=f"the relay on {host} stopped reporting for {stale_after:.0f} s (killed?)")
+                    return result
             time.sleep(interval)

@@ -132,6 +132,8 @@ class Relay:
         self.bytes_received = 0
         self.bytes_sent = 0
         self.started = time.monotonic()
+        self.started_at = time.time()
+        self.finished_at: float | None = None
         self.state = "starting"
         self.bypassed: list[int] = []
         self.published: list[str] = []
@@ -158,6 +160,7 @@ class Relay:
             else:
                 self._run_receiver()
         finally:
+            self.finished_at = time.time()
             self._stop.set()
             if self._writer:
                 self._writer.abandon()
@@ -175,6 +178,9 @@ class Relay:
             "bytes_received": self.bytes_received,
             "bytes_sent": self.bytes_sent,
             "seconds": round(seconds, 3),
+            # Wall clock, to time a whole pass across trays (source start -> last tray done).
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "published": self.published,
             "failed": self.failed,
             "bypassed": [f"{self.chain[i][0]}:{self.chain[i][1]}" for i in self.bypassed],

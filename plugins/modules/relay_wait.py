@@ -43,6 +43,12 @@ options:
     description: Seconds to wait at most.
     type: float
     default: 14400
+  stale_after:
+    description:
+      - Seconds without a change of the progress file after which the relay counts as dead (its job would
+        never finish if Ansible's async wrapper died with it); the next pass catches the tray up.
+    type: float
+    default: 60
 """
 
 EXAMPLES = r"""

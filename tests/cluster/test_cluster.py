@@ -264,9 +264,12 @@ def test_10_invalid_inventory_fails_validation_and_changes_nothing(make_inventor
 # ------------------------------------------------------------------ last
 
 
-def test_11_teardown_removes_every_collection_container(trays: dict[str, Tray]) -> None:
+def test_11_teardown_removes_every_collection_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     assert any(tray.labelled_containers() for tray in trays.values()), "nothing to tear down: the test would check nothing"
     run = run_playbook("teardown")
     assert run.rc == 0, run.describe()
     for name, tray in trays.items():
         assert tray.labelled_containers() == [], f"{name}: containers labelled {KIND_LABEL} survived teardown"
+    # ... and keeps the weights: a later serve starts without staging again.
+    for host in (h for w in plan["workers"] for h in w["hosts"]):
+        assert trays[host].host.file(f"{plan['model']['host_dir']}/.wideep/COMPLETE").exists, f"{host}: teardown lost the weights"

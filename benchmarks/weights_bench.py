@@ -1,0 +1,180 @@
+"""The weights broadcast against the naive baseline, on emulated trays with shaped links.
+
+    make bench-weights            (writes build/bench/weights.json and prints a table)
+
+A cluster of its own (name wideep-bench, subnet 172.31.241.0/24, 1 source tray + 8 trays) is
+started; every tray's link is shaped with tc to the same rate B in both directions (egress tbf
+on eth0, ingress through an ifb device); the model is synthetic (DeepSeek-R1's layout, sized so
+that W/B is about 25 s). For N = 4 and N = 8 receiving trays, in one run, it measures
+`wideep.gb200.stage` with model_weights_method=chain (the collection's method) and =fanout (the
+naive baseline: every tray fetches from the one source). seconds = from the source relay's start
+to the last tray holding verified files; ratio = seconds / (W/B). Also: bytes the source sent,
+the whole playbook's time, and a re-run on the finished trays (seconds, bytes moved).
+The cluster is removed at the end (`KEEP=1` keeps it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "wideep-bench"
+SUBNET = "172.31.241.0/24"
+RATE_MBIT = int(os.environ.get("BENCH_RATE_MBIT", "200"))
+SHARDS = int(os.environ.get("BENCH_SHARDS", "150"))
+SHARD_BYTES = int(os.environ.get("BENCH_SHARD_BYTES", str(4 << 20)))
+LINK = RATE_MBIT * 1_000_000 // 8
+INVENTORY = ROOT / "build" / "bench" / "hosts.yml"
+DEST = "/models/deepseek-ai/DeepSeek-R1"
+
+
+def sh(*cmd: str, check: bool = True, capture: bool = True) -> str:
+    proc = subprocess.run(list(cmd), check=check, text=True, capture_output=capture, stdin=subprocess.DEVNULL)
+    return proc.stdout if capture else ""
+
+
+def shape(tray: str) -> None:
+    """B in both directions: egress tbf on eth0, ingress redirected to ifb0 with the same tbf."""
+    rate = f"{RATE_MBIT}mbit"
+    script = f"""
+set -e
+tc qdisc replace dev eth0 root tbf rate {rate} burst 256kb latency 50ms
+ip link show ifb0 >/dev/null 2>&1 || ip link add ifb0 type ifb
+ip link set ifb0 up
+tc qdisc del dev eth0 ingress 2>/dev/null || true
+tc qdisc add dev eth0 handle ffff: ingress
+tc filter add dev eth0 parent ffff: matchall action mirred egress redirect dev ifb0
+tc qdisc replace dev ifb0 root tbf rate {rate} burst 256kb latency 50ms
+"""
+    sh("docker", "exec", tray, "sh", "-c", script)
+
+
+def stage(limit: list[str], method: str) -> tuple[float, str]:
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_NOCOLOR="1")
+    cmd = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "wideep.gb200.stage",
+        "-i",
+        str(INVENTORY),
+        "-i",
+        str(ROOT / "inventories" / "emulated"),
+        "--limit",
+        ",".join(limit),
+        "-e",
+        f"model_weights_method={method}",
+        "-e",
+        "model_weights_progress_interval=5",
+        "-v",
+    ]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, env=env, text=True, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    elapsed = time.monotonic() - started
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit(f"stage failed ({method}, {len(limit)} trays)")
+    return elapsed, proc.stdout
+
+
+def results(output: str) -> list[dict[str, Any]]:
+    """The relay results printed by -v (relay_wait and the source's async_status)."""
+    found = []
+    for match in re.finditer(r"=> (\{.*\"finished_at\".*\})$", output, re.M):
+        try:
+            found.append(json.loads(match.group(1)))
+        except ValueError:
+            continue
+    return found
+
+
+def measure(trays: list[str], method: str, total: int) -> dict[str, Any]:
+    for tray in trays:
+        sh("docker", "exec", f"{NAME}-{tray}", "rm", "-rf", DEST)
+    playbook_s, output = stage(trays, method)
+    relays = results(output)
+    source = next(r for r in relays if r.get("index") == 0)
+    receivers = [r for r in relays if r.get("index", 0) > 0]
+    assert len(receivers) == len(trays) and all(r["state"] == "complete" for r in receivers), output[-3000:]
+    seconds = max(r["finished_at"] for r in receivers) - source["started_at"]
+    sums = {sh("docker", "exec", f"{NAME}-{t}", "sh", "-c", f"cd {DEST} && cat $(ls *.safetensors) | sha256sum") for t in trays}
+    rerun_s, rerun_out = stage(trays, method)
+    return {
+        "approach": "pipelined-chain" if method == "chain" else "naive",
+        "nodes": len(trays),
+        "bytes": total,
+        "link_bytes_per_s": LINK,
+        "seconds": round(seconds, 2),
+        "ratio": round(seconds / (total / LINK), 3),
+        "source_bytes_sent": source["bytes_sent"],
+        "source_bytes_over_w": round(source["bytes_sent"] / total, 3),
+        "playbook_seconds": round(playbook_s, 1),
+        "copies_identical": len(sums) == 1,
+        "rerun_seconds": round(rerun_s, 1),
+        "rerun_moved_nothing": "this pass moved nothing" in rerun_out and "Start the source" not in rerun_out,
+    }
+
+
+def main() -> None:
+    INVENTORY.parent.mkdir(parents=True, exist_ok=True)
+    cluster = [sys.executable, str(ROOT / "emulated" / "cluster.py")]
+    sh(*cluster, "install-engine", capture=False)
+    sh(
+        *cluster,
+        "up",
+        "--name",
+        NAME,
+        "--subnet",
+        SUBNET,
+        "--prefill-workers",
+        "2",
+        "--prefill-nodes",
+        "2",
+        "--decode-workers",
+        "2",
+        "--decode-nodes",
+        "2",
+        "--model-shards",
+        str(SHARDS),
+        "--model-shard-bytes",
+        str(SHARD_BYTES),
+        capture=False,
+    )
+    INVENTORY.write_text((ROOT / "build" / "emulated" / "hosts.yml").read_text())
+    try:
+        for index in range(9):
+            shape(f"{NAME}-tray{index}")
+        total = SHARDS * (SHARD_BYTES + 0) + 0
+        manifest_total = int(sh("docker", "exec", f"{NAME}-tray0", "sh", "-c", "du -cb /srv/wideep-source/DeepSeek-R1/* | tail -1 | cut -f1").strip())
+        total = manifest_total
+        rows = []
+        for nodes in (4, 8):
+            trays = [f"tray{i}" for i in range(1, nodes + 1)]
+            for method in ("chain", "fanout"):
+                row = measure(trays, method, total)
+                rows.append(row)
+                print(json.dumps(row), flush=True)  # noqa: T201
+    finally:
+        if not os.environ.get("KEEP"):
+            sh(*cluster, "down", "--name", NAME, capture=False)
+    out = ROOT / "build" / "bench" / "weights.json"
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    chain = {r["nodes"]: r for r in rows if r["approach"] != "naive"}
+    print(f"\nW = {total / 1e6:.0f} MB, B = {LINK / 1e6:.0f} MB/s ({RATE_MBIT} Mbit/s, both directions), W/B = {total / LINK:.1f} s")  # noqa: T201
+    print(f"{'approach':<16} {'N':>3} {'seconds':>8} {'ratio':>6} {'source/W':>9} {'playbook s':>11} {'re-run s':>9} identical")  # noqa: T201
+    for r in rows:
+        print(  # noqa: T201
+            f"{r['approach']:<16} {r['nodes']:>3} {r['seconds']:>8.1f} {r['ratio']:>6.2f} {r['source_bytes_over_w']:>9.2f}"
+            f" {r['playbook_seconds']:>11.1f} {r['rerun_seconds']:>9.1f} {r['copies_identical']}"
+        )
+    print(f"time(N=8)/time(N=4) for the chain: {chain[8]['seconds'] / chain[4]['seconds']:.3f}")  # noqa: T201
+    print(f"written: {out.relative_to(ROOT)}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Weights on the emulated cluster, through the real role (wideep.gb200.stage), after converge.
+
+Named test_10b_* so that they run after the serving tests and before teardown (test_11);
+the cluster's conftest orders tests by name.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from cluster_helpers import Tray, run_playbook
+
+SOURCE = "/srv/wideep-source/DeepSeek-R1"
+
+
+def sha256s(tray: Tray, directory: str) -> dict[str, str]:
+    out = tray.host.run(f"cd {directory} && find . -path ./.wideep -prune -o -type f -print0 | xargs -0 sha256sum")
+    assert out.rc == 0, out.stderr
+    return {line.split(None, 1)[1].removeprefix("./"): line.split(None, 1)[0] for line in out.stdout.splitlines()}
+
+
+@pytest.fixture(scope="module")
+def weight_trays(plan: dict[str, Any], trays: dict[str, Tray]) -> list[Tray]:
+    return [trays[h] for w in plan["workers"] for h in w["hosts"]]
+
+
+@pytest.fixture(scope="module")
+def model_dir(plan: dict[str, Any]) -> str:
+    return str(plan["model"]["host_dir"])
+
+
+def test_10b_1_every_worker_tray_holds_a_verified_copy(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
+    source = sha256s(trays["tray0"], SOURCE)
+    assert len(source) >= 60
+    for tray in weight_trays:
+        assert sha256s(tray, model_dir) == source, f"{tray.name}: differs from the source"
+        assert tray.host.file(f"{model_dir}/.wideep/COMPLETE").exists
+        assert tray.host.run(f"find {model_dir}/.wideep/partial -type f 2>/dev/null | wc -l").stdout.strip() == "0"
+
+
+def test_10b_2_a_rerun_moves_nothing() -> None:
+    started = time.monotonic()
+    run = run_playbook("stage")
+    elapsed = time.monotonic() - started
+    assert run.rc == 0, run.describe()
+    assert "this pass moved nothing" in run.output
+    assert "Start the source" not in run.output
+    assert all(counters["changed"] == 0 for counters in run.recap.values()), run.describe()
+    assert elapsed < 60
+
+
+def test_10b_3_a_corrupted_shard_is_fetched_again(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
+    victim = weight_trays[-1]
+    shard = sorted(p for p in sha256s(victim, model_dir) if p.endswith(".safetensors"))[3]
+    victim.host.run(f"printf 'X' | dd of={model_dir}/{shard} bs=1 seek=4096 conv=notrunc status=none")
+    run = run_playbook("stage")
+    assert run.rc == 0, run.describe()
+    assert run.recap[victim.name]["changed"] > 0, run.describe()  # removed as corrupt, then streamed
+    assert all(c["changed"] == 0 for h, c in run.recap.items() if h not in (victim.name, "tray0")), run.describe()
+    assert sha256s(victim, model_dir)[shard] == sha256s(trays["tray0"], SOURCE)[shard]
+
+
+def test_10b_4_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
+    """Every tray loses its copy; the relay on the second tray is killed at about half way.
+
+    The others finish in the same pass (the dead tray is bypassed); the next pass resumes the
+    killed tray from its verified prefix and it ends with a full, verified copy.
+    """
+    for tray in weight_trays:
+        tray.host.run(f"rm -rf {model_dir}")
+    victim = weight_trays[1]
+    total = sum(1 for _ in sha256s(trays["tray0"], SOURCE))
+    killed: list[str] = []
+
+    def kill_at_half() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            progress = victim.host.run(f"cat {model_dir}/.wideep/progress.json 2>/dev/null")
+            try:
+                data = json.loads(progress.stdout)
+            except ValueError:
+                data = {}
+            if data.get("total") and data.get("position", 0) >= data["total"] // 2:
+                out = victim.host.run("pkill -9 -f model_weights_relay")
+                killed.append(f"pkill rc={out.rc} at {data['position']}/{data['total']}")
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_at_half, daemon=True)
+    killer.start()
+    run = run_playbook("stage", "-e", "model_weights_rate_limit=8000000", "-e", "model_weights_idle_timeout=20")
+    killer.join()
+    assert killed, "the relay was never seen at half way"
+    assert run.rc == 0, run.describe()
+    assert "bypassed" in run.output, run.describe()
+    assert "(pass 2)" in run.output
+    source = sha256s(trays["tray0"], SOURCE)
+    assert len(source) == total
+    for tray in weight_trays:
+        assert sha256s(tray, model_dir) == source, f"{tray.name}: not a full verified copy"
+
+
+def test_10b_5_a_bad_source_is_refused_with_a_clear_error() -> None:
+    run = run_playbook("stage", "-e", '{"model_weights_source": {"type": "path", "path": "/srv/nowhere", "host": "tray0"}}')
+    assert run.rc != 0
+    assert "model source /srv/nowhere is not a directory on tray0" in run.output, run.describe()
