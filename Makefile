@@ -117,7 +117,7 @@ clean: ## Remove build output and caches (keeps .venv)
 # and mark such pytest tests with @pytest.mark.cluster (`make unit` skips them).
 # ---------------------------------------------------------------------------
 
-.PHONY: demo demo-down render cluster-up cluster-test bench-plan
+.PHONY: demo demo-down render cluster-up cluster-test bench-plan bench-weights
 
 # The emulated-cluster tests run as the last phase of `make test`.
 TEST_EXTRA += cluster-test
@@ -152,3 +152,6 @@ render: venv pythonpath ## Render the seeds' deployment (inventories/gb200) and 
 
 bench-plan: venv pythonpath ## Plan and render time for 72- and 500-tray inventories (build/bench/plan.json)
 	ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" python benchmarks/plan_bench.py
+
+bench-weights: venv pythonpath ## Chain broadcast vs naive, N=4 and 8, tc-shaped links (build/bench/weights.json; ~10 min)
+	python benchmarks/weights_bench.py

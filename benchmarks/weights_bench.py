@@ -85,7 +85,7 @@ def stage(limit: list[str], method: str) -> tuple[float, str]:
 def results(output: str) -> list[dict[str, Any]]:
     """The relay results printed by -v (relay_wait and the source's async_status)."""
     found = []
-    for match in re.finditer(r"=> (\{.*\"finished_at\".*\})$", output, re.M):
+    for match in re.finditer(r"=> (\{.*\"finished_at\".*\})$", output, re.MULTILINE):
         try:
             found.append(json.loads(match.group(1)))
         except ValueError:
