@@ -50,7 +50,7 @@ ip link show ifb0 >/dev/null 2>&1 || ip link add ifb0 type ifb
 ip link set ifb0 up
 tc qdisc del dev eth0 ingress 2>/dev/null || true
 tc qdisc add dev eth0 handle ffff: ingress
-tc filter add dev eth0 parent ffff: matchall action mirred egress redirect dev ifb0
+tc filter add dev eth0 parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ifb0
 tc qdisc replace dev ifb0 root tbf rate {rate} burst 256kb latency 50ms
 """
     sh("docker", "exec", tray, "sh", "-c", script)

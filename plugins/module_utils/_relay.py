@@ -14,8 +14,10 @@ bypassed tray keeps what it verified and is caught up by the next pass. A relay 
 upstream hung up was bypassed itself and stops forwarding rather than cut in further down.
 
 The protocol: the upstream sends one line `WIDEEP1 {"run": id, "from": index}`; the receiver
-answers `{"ok": true, "pos": p}` (its position in the stream) or `{"ok": false, "why": ...}`;
-then the raw bytes of the stream from p follow. The stream layout (which files, from which
+answers `{"ok": true, "pos": p}` (its position in the stream) or `{"ok": false, "why": ...}`,
+once its own downstream is attached; then the raw bytes of the stream from p follow, and the
+receiver answers one byte `K` when all of it arrived (an upstream ends only after that, so a
+tray that froze with the tail in its socket buffers is bypassed too). The stream layout (which files, from which
 offset) is the same on every relay, given by the plan.
 """
 
@@ -35,6 +37,7 @@ from typing import Any
 from ._weights import CHUNK, Segment, partial_path, read_stamps, sha256_file, stamp_of, state_path, write_json_atomic
 
 MAGIC = b"WIDEEP1 "
+ACK = b"K"  # downstream -> upstream, once the whole stream arrived
 
 
 class RelayError(Exception):
@@ -146,6 +149,12 @@ class Relay:
         self.down: socket.socket | None = None
         self.down_index: int | None = None
         self.candidates = [] if fanout else list(range(index + 1, len(chain)))
+        # Set once this relay has a downstream (or knows it has none). A receiver answers its
+        # upstream's handshake only then, so the chain comes up from the tail before any byte
+        # flows and nothing has to be replayed at the start.
+        self.downstream_ready = threading.Event()
+        if not self.candidates or index == 0:
+            self.downstream_ready.set()
         self._writer: _FileWriter | None = None
         self._segment_at = 0
         self._stop = threading.Event()
@@ -220,6 +229,7 @@ class Relay:
                 ahead = self.position / self.rate_limit - (time.monotonic() - began)
                 if ahead > 0:
                     time.sleep(ahead)
+        self._await_ack()
         self.state = "complete" if self.position >= self.total else "incomplete"
 
     def _run_fanout(self) -> None:
@@ -238,6 +248,9 @@ class Relay:
                         sock.sendall(data)
                         pos += len(data)
                         sent += len(data)
+                    sock.settimeout(self.idle_timeout)
+                    if sock.recv(1) != ACK:
+                        sent = -1
             results[target] = sent
 
         for target in range(1, len(self.chain)):
@@ -290,6 +303,8 @@ class Relay:
                 self._forward(data, self.position)
                 self._store(data)
                 self.position += count
+            self._ack_upstream()
+            self._await_ack()
             self.state = "complete" if not self.failed else "incomplete"
         finally:
             server.close()
@@ -298,7 +313,10 @@ class Relay:
                     self.upstream.close()
 
     def _wait_upstream(self) -> socket.socket | None:
-        deadline = time.monotonic() + max(self.idle_timeout, self.connect_timeout)
+        # Before the first byte the chain may still be forming around a dead tray (each upstream
+        # tries it for connect_timeout, then the next): wait for that too.
+        first = self.position == 0 and self.bytes_received == 0
+        deadline = time.monotonic() + self.idle_timeout + (2 * self.connect_timeout if first else 0)
         with self.cond:
             while self.upstream is None:
                 self.idle = True
@@ -343,6 +361,7 @@ class Relay:
             _send_line(conn, {"ok": False, "why": "another run"})
             raise RelayError("another run")
         origin = int(hello.get("from", -1))
+        self.downstream_ready.wait(self.connect_timeout + 10)
         with self.cond:
             live = self.upstream is not None and not _hung_up(self.upstream)
             if live and self.upstream_index is not None and origin >= self.upstream_index:
@@ -371,8 +390,9 @@ class Relay:
         while True:
             try:
                 sock = socket.create_connection((host, port), timeout=min(5.0, max(wait, 0.5)))
-                sock.settimeout(5.0)
                 sock.sendall(MAGIC + json.dumps({"run": self.run_id, "from": self.index}).encode() + b"\n")
+                # The answer waits until the target has attached its own downstream.
+                sock.settimeout(self.connect_timeout + 15)
                 reply = json.loads(_read_line(sock))
                 if not reply.get("ok"):
                     sock.close()
@@ -390,27 +410,33 @@ class Relay:
         A receiver connects from a thread while it already receives: what it forwarded
         meanwhile is in its ring and is replayed from the position the downstream reports.
         """
-        for number, target in enumerate(list(self.candidates)):
-            got = self._handshake(target, wait=self.connect_timeout if number == 0 else 5.0)
-            if got is None:
-                self.bypassed.append(target)
-                continue
-            sock, pos = got
-            with self.down_lock:
-                replay = self.ring.since(pos, self.ring.end) if self.index != 0 else b""
-                try:
-                    if replay is None:
-                        raise OSError("ring overrun")
-                    sock.sendall(replay)
-                except OSError:
-                    sock.close()
-                    self.bypassed.append(target)
-                    continue
-                self.bytes_sent += len(replay)
-                self.down, self.down_index = sock, target
-                self.candidates = [c for c in self.candidates if c > target]
-            return
-        self.candidates = []
+        try:
+            for number, target in enumerate(list(self.candidates)):
+                got = self._handshake(target, wait=self.connect_timeout if number == 0 else 5.0)
+                with self.down_lock:
+                    if got is not None and self._adopt(target, *got, upto=self.ring.end if self.index else self.position):
+                        return
+                    if got is None:
+                        self.bypassed.append(target)
+            self.candidates = []
+        finally:
+            self.downstream_ready.set()
+
+    def _adopt(self, target: int, sock: socket.socket, start: int, upto: int) -> bool:
+        """Make `target` our downstream: send it the stream from its position `start` to `upto`."""
+        replay = self._source_read(start, upto - start) if self.index == 0 else self.ring.since(start, upto)
+        try:
+            if replay is None:
+                raise OSError("the ring no longer holds what it lacks")
+            sock.sendall(replay)
+        except OSError:
+            sock.close()
+            self.bypassed.append(target)
+            return False
+        self.bytes_sent += len(replay)
+        self.down, self.down_index = sock, target
+        self.candidates = [c for c in self.candidates if c > target]
+        return True
 
     def _forward(self, data: bytes, pos: int) -> None:
         with self.down_lock:
@@ -433,7 +459,9 @@ class Relay:
         elif self.down_index is not None:
             self.bypassed.append(self.down_index)
         self._close_down()
-        if self.index != 0:
+        if self.index != 0 and self.position < self.total:
+            # Mid-stream, an upstream that hung up means we were bypassed ourselves. (At the
+            # end it hangs up after our acknowledgement, and we still owe our downstream.)
             with self.cond:
                 upstream = self.upstream
             if upstream is None or _hung_up(upstream):
@@ -444,22 +472,34 @@ class Relay:
             got = self._handshake(target, wait=2.0)
             if got is None:
                 self.bypassed.append(target)
-                continue
-            sock, start = got
-            replay = self._source_read(start, upto - start) if self.index == 0 else self.ring.since(start, upto)
-            if replay is None:
-                sock.close()
-                self.bypassed.append(target)
-                continue
-            try:
-                sock.sendall(replay)
-            except OSError:
-                sock.close()
-                self.bypassed.append(target)
-                continue
-            self.bytes_sent += len(replay)
-            self.down, self.down_index = sock, target
-            return
+            elif self._adopt(target, *got, upto=upto):
+                return
+
+    def _ack_upstream(self) -> None:
+        """Tell the upstream the whole stream arrived here (it waits for this before it ends)."""
+        with self.cond:
+            upstream = self.upstream
+        if upstream is not None:
+            with contextlib.suppress(OSError):
+                upstream.sendall(ACK)
+
+    def _await_ack(self) -> None:
+        """The last bytes may sit in socket buffers of a tray that died or froze: wait until the
+        downstream says it has everything, else bypass it and replay the tail to the next one."""
+        while True:
+            with self.down_lock:
+                sock = self.down
+                if sock is None:
+                    return
+                try:
+                    sock.settimeout(self.stall_timeout)
+                    if sock.recv(1) == ACK:
+                        return
+                    raise OSError("closed without acknowledging the stream")
+                except TimeoutError:
+                    self._bypass(self.total, retry_same=False)
+                except OSError:
+                    self._bypass(self.total, retry_same=True)
 
     def _close_down(self) -> None:
         if self.down is not None:

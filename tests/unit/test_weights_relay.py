@@ -62,6 +62,7 @@ def broadcast(source: Path, trays: list[Path], *, action: Any = None, rate: int 
             "stall_timeout": stall,
             "connect_timeout": 10,
             "idle_timeout": 8,
+            "progress_path": f"{host}.progress.json",
             "listen_host": "127.0.0.1",
         }
         # spawn, not fork: a fork of this (threaded) test process can inherit a held lock
@@ -91,6 +92,22 @@ def broadcast(source: Path, trays: list[Path], *, action: Any = None, rate: int 
     return {"plan": plan, "source": source_result, "entries": entries}
 
 
+def kill_at_half(proc: multiprocessing.Process, progress: Path, sig: int) -> None:
+    """Signal the relay once its progress file shows half of the stream received."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            data = json.loads(progress.read_text())
+        except (OSError, ValueError):
+            data = {}
+        if data.get("total") and data.get("position", 0) >= data["total"] // 2:
+            assert proc.pid is not None
+            os.kill(proc.pid, sig)
+            return
+        time.sleep(0.05)
+    raise AssertionError("the relay never reached half way")
+
+
 def held(trays: list[Path], entries: list[weights.FileEntry]) -> list[bool]:
     return [weights.inspect(str(t), entries, full_verify=True)["complete"] for t in trays]
 
@@ -116,8 +133,7 @@ def test_a_killed_tray_is_bypassed_and_caught_up_by_the_next_pass(source: Path, 
     trays = [tmp_path / f"tray{i}" for i in range(4)]
 
     def kill_second(procs: dict[str, multiprocessing.Process]) -> None:
-        time.sleep(1.0)
-        procs[str(trays[1])].kill()
+        kill_at_half(procs[str(trays[1])], Path(f"{trays[1]}.progress.json"), signal.SIGKILL)
 
     first = broadcast(source, trays, action=kill_second, rate=12_000_000, port=BASE_PORT + 100)
     total = sum(e.size for e in first["entries"])
@@ -135,8 +151,7 @@ def test_a_stalled_tray_is_bypassed(source: Path, tmp_path: Path) -> None:
     trays = [tmp_path / f"tray{i}" for i in range(4)]
 
     def freeze_second(procs: dict[str, multiprocessing.Process]) -> None:
-        time.sleep(1.0)
-        os.kill(procs[str(trays[1])].pid, signal.SIGSTOP)
+        kill_at_half(procs[str(trays[1])], Path(f"{trays[1]}.progress.json"), signal.SIGSTOP)
 
     first = broadcast(source, trays, action=freeze_second, rate=12_000_000, port=BASE_PORT + 300, stall=2.0)
     assert held(trays, first["entries"]) == [True, False, True, True]
