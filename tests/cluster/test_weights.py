@@ -73,7 +73,7 @@ def test_10b_4_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], t
     for tray in weight_trays:
         tray.host.run(f"rm -rf {model_dir}")
     victim = weight_trays[1]
-    total = sum(1 for _ in sha256s(trays["tray0"], SOURCE))
+    total = len(sha256s(trays["tray0"], SOURCE))
     killed: list[str] = []
 
     def kill_at_half() -> None:
