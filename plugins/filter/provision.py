@@ -1,0 +1,211 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
+"""Thin filter adapters for the provisioning roles over plugins/plugin_utils/_provision_*.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_apt as apt
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_docker as docker
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_driver as driver
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_gdrcopy as gdrcopy
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_imex as imex
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_limits as host_limits
+from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_rdma as rdma
+
+
+def nvidia_driver_version(text: str | None) -> dict[str, Any]:
+    """/proc/driver/nvidia/version text | wideep.gb200.nvidia_driver_version: {present, flavor, version, branch, arch, line}."""
+    return driver.parse_version(text)
+
+
+def nvidia_driver_check(info: Mapping[str, Any], min_branch: int, source: str = "/proc/driver/nvidia/version") -> dict[str, Any]:
+    """driver info | wideep.gb200.nvidia_driver_check(min_branch): {ok, state, message}."""
+    return driver.check_driver(info, int(min_branch), source)
+
+
+def nvidia_driver_params(text: str | None) -> dict[str, str]:
+    """/proc/driver/nvidia/params text | wideep.gb200.nvidia_driver_params: {name: value}."""
+    return driver.parse_params(text)
+
+
+def nvidia_modprobe_options(options: Mapping[str, Any], module: str = "nvidia") -> str:
+    """{EnableStreamMemOPs: 1} | wideep.gb200.nvidia_modprobe_options: an `options nvidia NVreg_...` line."""
+    try:
+        return driver.modprobe_options(module, options)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def nvidia_pending_params(params: Mapping[str, str], wanted: Mapping[str, Any]) -> list[str]:
+    """loaded params | wideep.gb200.nvidia_pending_params(wanted): what needs a driver reload or reboot."""
+    return driver.pending_params(params, wanted)
+
+
+def cuda_apt_repo(facts: Mapping[str, Any]) -> dict[str, str]:
+    """ansible_facts | wideep.gb200.cuda_apt_repo: NVIDIA's CUDA repository for the tray.
+
+    {distro, arch, url, key_url, key_path, sources_path, sources, preferences_path, preferences}
+    """
+    try:
+        return apt.cuda_apt_files(str(facts["distribution"]), str(facts["distribution_version"]), str(facts["architecture"]))
+    except (KeyError, apt.RepoError) as exc:
+        raise AnsibleFilterError(f"cuda_apt_repo: {exc}") from None
+
+
+def nvidia_toolkit_apt_repo(architecture: str) -> dict[str, str]:
+    """ansible_facts['architecture'] | wideep.gb200.nvidia_toolkit_apt_repo: {arch, url, key_url}."""
+    try:
+        return apt.toolkit_repo(str(architecture))
+    except apt.RepoError as exc:
+        raise AnsibleFilterError(f"nvidia_toolkit_apt_repo: {exc}") from None
+
+
+def deb822_source(uris: str | Sequence[str], signed_by: str, suites: str | Sequence[str] = "/", components: Sequence[str] = (), comment: str = "") -> str:
+    """url | wideep.gb200.deb822_source(signed_by, ...): the text of a .sources file."""
+    try:
+        return apt.deb822_source(uris, signed_by, suites, components, comment)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def version_glob(package: str, version: str) -> str:
+    """nvidia-container-toolkit | wideep.gb200.version_glob("1.18.1"): nvidia-container-toolkit=1.18.1-* ("" = any version)."""
+    return apt.version_glob(str(package), str(version or ""))
+
+
+def imex_package(driver_version: str) -> str:
+    """driver version | wideep.gb200.imex_package: the apt spec of the matching nvidia-imex."""
+    try:
+        return apt.imex_package(str(driver_version))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def docker_daemon_json(
+    existing_text: str | None,
+    mode: str,
+    default_runtime: bool = False,
+    runtime_path: str = "nvidia-container-runtime",
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """current daemon.json text | wideep.gb200.docker_daemon_json(mode, ...): {config, content, changed}."""
+    try:
+        return docker.daemon_json(existing_text, mode, bool(default_runtime), runtime_path, dict(options or {}))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def _address(host: str, hostvars: Mapping[str, Any], plan: Mapping[str, Any]) -> Any:
+    planned = ((plan or {}).get("hosts") or {}).get(host) or {}
+    if planned.get("address"):
+        return planned["address"]
+    if host in hostvars:
+        source = hostvars[host]
+        if "ansible_host" in source:
+            return source["ansible_host"]
+    return host
+
+
+def imex_domains(
+    groups: Mapping[str, Sequence[str]],
+    hostvars: Mapping[str, Any],
+    plan: Mapping[str, Any] | None,
+    names: Sequence[str],
+    pattern: str,
+    trays: Sequence[str],
+    max_trays: int = 18,
+) -> dict[str, Any]:
+    """groups | wideep.gb200.imex_domains(hostvars, gb200_plan, names, pattern, trays): {domains, trays}.
+
+    A tray's address is gb200_plan.hosts[tray].address when the plan has one, else its ansible_host.
+    """
+    plain = {name: list(hosts) for name, hosts in groups.items()}
+    members = {h for g in imex.domain_groups(plain, list(names), pattern) for h in plain.get(g, [])}
+    addresses = {h: _address(h, hostvars, plan or {}) for h in members}
+    try:
+        return imex.imex_domains(plain, list(trays), list(names), pattern, addresses, int(max_trays))
+    except imex.ImexError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def imex_nodes_config(nodes: Sequence[str]) -> str:
+    """domain nodes | wideep.gb200.imex_nodes_config: the text of nodes_config.cfg."""
+    return imex.nodes_config(list(nodes))
+
+
+def imex_disagreements(views: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """{host: {address, domain, nodes, checksum}} | wideep.gb200.imex_disagreements: one message per odd tray."""
+    return imex.disagreements({h: dict(v) for h, v in views.items()})
+
+
+def dkms_status(text: str | None, module: str) -> dict[str, Any]:
+    """`dkms status` output | wideep.gb200.dkms_status(module): {version: {kernels: {kernel: state}}}."""
+    return gdrcopy.dkms_status(text, module)
+
+
+def gdrapi_version(header: str | None) -> str:
+    """include/gdrapi.h text | wideep.gb200.gdrapi_version: "2.5"."""
+    try:
+        return gdrcopy.gdrapi_version(header)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def resource_limits(values: Mapping[str, Any], domains: Sequence[str] = ("*", "root")) -> dict[str, Any]:
+    """{memlock, stack, nofile} | wideep.gb200.resource_limits: {limits_conf, systemd, ulimit}."""
+    try:
+        return host_limits.limits(dict(values), list(domains))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"resource_limits: {exc}") from None
+
+
+def thp_mode(text: str | None) -> str | None:
+    """transparent_hugepage/enabled text | wideep.gb200.thp_mode: the selected mode."""
+    return host_limits.thp_mode(text)
+
+
+def sysctl_drift(wanted: Mapping[str, Any], live: Mapping[str, str]) -> list[str]:
+    """host_limits_sysctls | wideep.gb200.sysctl_drift({name: running value}): what differs."""
+    return host_limits.sysctl_drift(dict(wanted), dict(live))
+
+
+def sysctl_path(name: str) -> str:
+    """vm.max_map_count | wideep.gb200.sysctl_path: /proc/sys/vm/max_map_count."""
+    return host_limits.sysctl_path(name)
+
+
+def rdma_hca_report(listing: str | None) -> dict[str, Any]:
+    """'<hca>/<port> <state>' lines | wideep.gb200.rdma_hca_report: {ok, active, inactive, message}."""
+    return rdma.hca_report(rdma.port_states(listing))
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "nvidia_driver_version": nvidia_driver_version,
+            "nvidia_driver_check": nvidia_driver_check,
+            "nvidia_driver_params": nvidia_driver_params,
+            "nvidia_modprobe_options": nvidia_modprobe_options,
+            "nvidia_pending_params": nvidia_pending_params,
+            "cuda_apt_repo": cuda_apt_repo,
+            "nvidia_toolkit_apt_repo": nvidia_toolkit_apt_repo,
+            "deb822_source": deb822_source,
+            "imex_package": imex_package,
+            "version_glob": version_glob,
+            "docker_daemon_json": docker_daemon_json,
+            "imex_domains": imex_domains,
+            "imex_nodes_config": imex_nodes_config,
+            "imex_disagreements": imex_disagreements,
+            "dkms_status": dkms_status,
+            "gdrapi_version": gdrapi_version,
+            "resource_limits": resource_limits,
+            "thp_mode": thp_mode,
+            "sysctl_drift": sysctl_drift,
+            "sysctl_path": sysctl_path,
+            "rdma_hca_report": rdma_hca_report,
+        }

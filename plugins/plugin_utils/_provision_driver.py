@@ -1,0 +1,128 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
+"""The loaded NVIDIA kernel driver, as /proc/driver/nvidia/{version,params} describe it.
+
+PRIVATE to the collection: may change at any time. Used by the gpu_driver and imex roles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)"
+# "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024"
+_NVRM = re.compile(r"^NVRM version:\s*(?P<kind>.*?Kernel Module)(?:\s+for\s+(?P<arch>\S+))?\s+(?P<version>\d+\.\d+(?:\.\d+)*)\b", re.MULTILINE)
+# "EnableStreamMemOPs: 0", 'RegistryDwords: ""', 'RegistryDwords: "PeerMappingOverride=1;"'
+_PARAM = re.compile(r"^(?P<name>[A-Za-z0-9_]+):\s*(?P<value>.*?)\s*$")
+
+
+def parse_version(text: str | None) -> dict[str, Any]:
+    """What /proc/driver/nvidia/version says; `present` is false for a missing/empty file."""
+    if not text or not text.strip():
+        return {"present": False, "flavor": None, "version": None, "branch": None, "arch": None, "line": ""}
+    match = _NVRM.search(text)
+    if match is None:
+        first = text.strip().splitlines()[0]
+        return {"present": True, "flavor": "unknown", "version": None, "branch": None, "arch": None, "line": first}
+    version = match.group("version")
+    kind = match.group("kind")
+    arch = match.group("arch")
+    if arch is None:  # the proprietary line names the arch before "Kernel Module"
+        words = kind.split()
+        arch = words[-3] if len(words) >= 3 and words[-3] not in ("UNIX", "Open") else None
+    return {
+        "present": True,
+        "flavor": "open" if "Open Kernel Module" in kind else "proprietary",
+        "version": version,
+        "branch": int(version.split(".", 1)[0]),
+        "arch": arch,
+        "line": match.group(0).strip(),
+    }
+
+
+def check_driver(info: Mapping[str, Any], min_branch: int, source: str = "/proc/driver/nvidia/version") -> dict[str, Any]:
+    """Whether the loaded driver is the open kernel module of branch >= min_branch.
+
+    Returns {"ok": bool, "state": absent|unknown|proprietary|too_old|ok, "message": str}.
+    """
+    if not info.get("present"):
+        return {
+            "ok": False,
+            "state": "absent",
+            "message": f"no NVIDIA kernel driver is loaded ({source} does not exist or is empty)",
+        }
+    if info.get("flavor") == "unknown" or info.get("branch") is None:
+        return {"ok": False, "state": "unknown", "message": f"cannot read the driver version from {source}: {info.get('line')!r}"}
+    version = info["version"]
+    if info.get("flavor") != "open":
+        return {
+            "ok": False,
+            "state": "proprietary",
+            "message": f"the loaded driver {version} is the proprietary kernel module; Blackwell (GB200) runs only the open kernel modules",
+        }
+    if int(info["branch"]) < int(min_branch):
+        return {
+            "ok": False,
+            "state": "too_old",
+            "message": f"the loaded open driver {version} is branch {info['branch']}, older than the required branch {min_branch}",
+        }
+    return {"ok": True, "state": "ok", "message": f"open kernel module {version} (branch {info['branch']} >= {min_branch})"}
+
+
+def parse_params(text: str | None) -> dict[str, str]:
+    """/proc/driver/nvidia/params as {name: value}, string values unquoted."""
+    params: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        match = _PARAM.match(line)
+        if match is None:
+            continue
+        value = match.group("value")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        params[match.group("name")] = value
+    return params
+
+
+def _option_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def modprobe_options(module: str, options: Mapping[str, Any], prefix: str = "NVreg_") -> str:
+    """One `options` line for /etc/modprobe.d: {"EnableStreamMemOPs": 1} -> options nvidia NVreg_EnableStreamMemOPs=1.
+
+    Values with characters the shell-like modprobe parser splits on (space, ';', '"') are quoted,
+    as NVIDIA documents RegistryDwords="PeerMappingOverride=1;".
+    """
+    if not options:
+        raise ValueError("modprobe_options: no options given")
+    parts = []
+    for name, value in options.items():
+        text = _option_value(value)
+        if '"' in text:
+            raise ValueError(f"modprobe_options: the value of {name} may not contain a double quote: {text!r}")
+        if not text or any(c in text for c in " \t;="):
+            text = f'"{text}"'
+        parts.append(f"{prefix}{name}={text}")
+    return f"options {module} " + " ".join(parts)
+
+
+def pending_params(params: Mapping[str, str], wanted: Mapping[str, Any]) -> list[str]:
+    """The wanted driver parameters the loaded driver does not run with yet (they need a reload or reboot).
+
+    Empty when the driver is not loaded (params empty): nothing is running with the old values.
+    """
+    if not params:
+        return []
+    out = []
+    for name, value in wanted.items():
+        want = _option_value(value)
+        have = params.get(name)
+        if have is None:
+            out.append(f"{name}: the loaded driver has no such parameter (wanted {want!r})")
+        elif have != want:
+            out.append(f"{name}: loaded {have!r}, configured {want!r}")
+    return out

@@ -1,0 +1,116 @@
+"""gpu_driver / imex: reading /proc/driver/nvidia and rendering the nvidia module options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_driver import (
+    check_driver,
+    modprobe_options,
+    parse_params,
+    parse_version,
+    pending_params,
+)
+
+# Captured on the device tool's H200 host (Ubuntu 24.04, open driver 580.159.04):
+# `cat /proc/driver/nvidia/version` and an excerpt of `cat /proc/driver/nvidia/params`.
+H200_VERSION = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \nGCC version:  gcc version 15.3.0 (GCC) \n"
+H200_PARAMS = """ResmanDebugLevel: 4294967295
+EnableStreamMemOPs: 0
+NvLinkDisable: 1
+ImexChannelCount: 2048
+CreateImexChannel0: 0
+CoherentGPUMemoryMode: ""
+RegistryDwords: ""
+RegistryDwordsPerDevice: ""
+"""
+# The same lines in the formats NVIDIA documents for other builds (not captured here).
+GRACE_570 = "NVRM version: NVIDIA UNIX Open Kernel Module for aarch64  570.124.06  Release Build  (dvs-builder@U16-I1-N07-12-3)  Fri Feb 28 2025\n"
+PROPRIETARY_550 = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc version 12.3.0\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "flavor", "version", "branch", "arch"),
+    [
+        (H200_VERSION, "open", "580.159.04", 580, "x86_64"),
+        (GRACE_570, "open", "570.124.06", 570, "aarch64"),
+        (PROPRIETARY_550, "proprietary", "550.54.15", 550, "x86_64"),
+    ],
+)
+def test_version_lines(text: str, flavor: str, version: str, branch: int, arch: str) -> None:
+    info = parse_version(text)
+    assert (info["present"], info["flavor"], info["version"], info["branch"], info["arch"]) == (True, flavor, version, branch, arch)
+
+
+@pytest.mark.parametrize("text", [None, "", "  \n"])
+def test_no_driver(text: str | None) -> None:
+    assert parse_version(text)["present"] is False
+
+
+@pytest.mark.parametrize(
+    ("text", "min_branch", "state", "words"),
+    [
+        (H200_VERSION, 570, "ok", "open kernel module 580.159.04 (branch 580 >= 570)"),
+        (H200_VERSION, 580, "ok", "branch 580 >= 580"),
+        (H200_VERSION, 590, "too_old", "branch 580, older than the required branch 590"),
+        (GRACE_570, 575, "too_old", "open driver 570.124.06"),
+        (PROPRIETARY_550, 550, "proprietary", "proprietary kernel module"),
+        ("", 570, "absent", "no NVIDIA kernel driver is loaded"),
+        ("garbage\n", 570, "unknown", "cannot read the driver version"),
+    ],
+)
+def test_check(text: str, min_branch: int, state: str, words: str) -> None:
+    result = check_driver(parse_version(text), min_branch)
+    assert result["state"] == state
+    assert result["ok"] is (state == "ok")
+    assert words in result["message"]
+
+
+def test_params_are_unquoted() -> None:
+    params = parse_params(H200_PARAMS)
+    assert params["EnableStreamMemOPs"] == "0"
+    assert params["RegistryDwords"] == ""
+    assert params["CreateImexChannel0"] == "0"
+
+
+DEEPEP: dict[str, Any] = {"EnableStreamMemOPs": 1, "RegistryDwords": "PeerMappingOverride=1;"}
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "line"),
+    [
+        # DeepEP third-party/README.md, verbatim
+        ("nvidia", DEEPEP, 'options nvidia NVreg_EnableStreamMemOPs=1 NVreg_RegistryDwords="PeerMappingOverride=1;"'),
+        ("nvidia", {"CreateImexChannel0": 1}, "options nvidia NVreg_CreateImexChannel0=1"),
+        ("nvidia", {"CreateImexChannel0": True}, "options nvidia NVreg_CreateImexChannel0=1"),
+        ("nvidia", {"RegistryDwords": ""}, 'options nvidia NVreg_RegistryDwords=""'),
+    ],
+)
+def test_modprobe_options(module: str, options: dict[str, Any], line: str) -> None:
+    assert modprobe_options(module, options) == line
+
+
+@pytest.mark.parametrize("options", [{}, {"RegistryDwords": 'a"b'}])
+def test_modprobe_options_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="modprobe_options"):
+        modprobe_options("nvidia", options)
+
+
+def test_pending_params_on_the_h200() -> None:
+    # The H200 runs without the DeepEP options: both need a reload, named with live and wanted value.
+    assert pending_params(parse_params(H200_PARAMS), DEEPEP) == [
+        "EnableStreamMemOPs: loaded '0', configured '1'",
+        "RegistryDwords: loaded '', configured 'PeerMappingOverride=1;'",
+    ]
+
+
+def test_pending_params_after_reboot() -> None:
+    live = parse_params('EnableStreamMemOPs: 1\nRegistryDwords: "PeerMappingOverride=1;"\nCreateImexChannel0: 1\n')
+    assert pending_params(live, {**DEEPEP, "CreateImexChannel0": 1}) == []
+
+
+def test_pending_params_unknown_and_unloaded() -> None:
+    assert pending_params(parse_params(H200_PARAMS), {"NoSuchThing": 1}) == ["NoSuchThing: the loaded driver has no such parameter (wanted '1')"]
+    assert pending_params({}, DEEPEP) == []  # no driver loaded: nothing runs with old values

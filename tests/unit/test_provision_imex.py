@@ -1,0 +1,123 @@
+"""imex: domains from inventory groups, nodes_config.cfg per tray, odd trays named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_imex import (
+    ImexError,
+    disagreements,
+    domain_groups,
+    imex_domains,
+    nodes_config,
+)
+
+GROUPS = {
+    "all": ["t1", "t2", "t3", "t4", "head"],
+    "gb200": ["t1", "t2", "t3", "t4"],
+    "nvl72_rack1": ["t1", "t2"],
+    "nvl72_rack2": ["t3", "t4"],
+}
+ADDR = {"t1": "10.0.0.1", "t2": "10.0.0.2", "t3": "10.0.1.3", "t4": "10.0.1.4"}
+TRAYS = ["t1", "t2", "t3", "t4"]
+
+
+def domains(**kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"groups": GROUPS, "trays": TRAYS, "names": ["nvl72_rack1", "nvl72_rack2"], "pattern": "", "addresses": ADDR}
+    args.update(kw)
+    return imex_domains(**args)
+
+
+def test_two_racks() -> None:
+    result = domains()
+    assert result["trays"] == {"t1": "nvl72_rack1", "t2": "nvl72_rack1", "t3": "nvl72_rack2", "t4": "nvl72_rack2"}
+    assert result["domains"]["nvl72_rack1"]["nodes"] == ["10.0.0.1", "10.0.0.2"]
+    assert nodes_config(result["domains"]["nvl72_rack2"]["nodes"]) == "10.0.1.3\n10.0.1.4\n"
+    assert result["addresses"] == ADDR
+
+
+def test_pattern_finds_the_racks() -> None:
+    assert domain_groups(GROUPS, [], "^nvl72_") == ["nvl72_rack1", "nvl72_rack2"]
+    assert domains(names=[], pattern="^nvl72_")["trays"]["t3"] == "nvl72_rack2"
+
+
+def test_one_group_for_one_rack() -> None:
+    result = domains(names=["gb200"])
+    assert result["domains"]["gb200"]["nodes"] == ["10.0.0.1", "10.0.0.2", "10.0.1.3", "10.0.1.4"]
+
+
+def test_limit_still_lists_the_whole_domain() -> None:
+    # --limit t1: t2 is not provisioned in this run but stays in t1's nodes_config.cfg
+    assert domains(trays=["t1"])["domains"]["nvl72_rack1"]["nodes"] == ["10.0.0.1", "10.0.0.2"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        ({"names": ["nvl72_rack1"]}, "tray t3 is in none of the IMEX domain groups (nvl72_rack1)"),
+        ({"names": ["nvl72_rack1", "nvl72_rack2", "gb200"]}, "tray t1 is in several IMEX domain groups (nvl72_rack1, gb200)"),
+        ({"names": ["nvl72_rack9"], "trays": []}, "names 'nvl72_rack9', which is not a group of the inventory"),
+        ({"names": [], "pattern": "^rack"}, "no IMEX domain group"),
+        ({"addresses": {**ADDR, "t2": "tray2.example"}}, "tray t2 (IMEX domain nvl72_rack1): address 'tray2.example' is not an IP address"),
+        ({"addresses": {**ADDR, "t2": None}}, "tray t2 (IMEX domain nvl72_rack1): address None"),
+        ({"addresses": {**ADDR, "t2": "10.0.0.1"}}, "trays t1 and t2 have the same address 10.0.0.1"),
+        ({"max_trays": 1}, "IMEX domain nvl72_rack1 has 2 trays; one NVLink domain holds at most 1"),
+    ],
+)
+def test_problems(kw: dict[str, Any], words: str) -> None:
+    with pytest.raises(ImexError) as err:
+        domains(**kw)
+    assert any(words in p for p in err.value.problems), err.value.problems
+
+
+def test_every_problem_at_once() -> None:
+    with pytest.raises(ImexError) as err:
+        domains(names=["nvl72_rack1"], addresses={**ADDR, "t1": "x"})
+    assert len(err.value.problems) == 3  # t3 and t4 in no domain, t1's address
+
+
+def view(domain: str, nodes: list[str], address: str) -> dict[str, Any]:
+    return {"domain": domain, "nodes": nodes, "address": address, "checksum": "|".join(nodes)}
+
+
+def test_a_tray_with_its_own_domain_groups_is_named() -> None:
+    # t2's host_vars put it in group gb200 (all trays): valid from its own view, wrong for the others.
+    views = {
+        "t1": view("nvl72_rack1", ["10.0.0.1", "10.0.0.2"], "10.0.0.1"),
+        "t2": view("gb200", ["10.0.0.1", "10.0.0.2", "10.0.1.3"], "10.0.0.2"),
+        "t3": view("nvl72_rack2", ["10.0.1.3"], "10.0.1.3"),
+    }
+    messages = disagreements(views)
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        "tray t2 disagrees with the trays it shares an IMEX domain with: its nodes_config.cfg lists "
+        "(domain gb200: 10.0.0.1, 10.0.0.2, 10.0.1.3), theirs: t1 (domain nvl72_rack1: 10.0.0.1, 10.0.0.2); "
+        "t3 (domain nvl72_rack2: 10.0.1.3)."
+    )
+
+
+def test_the_minority_tray_is_named() -> None:
+    nodes = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    views = {h: view("r1", nodes, a) for h, a in zip(["t1", "t2", "t3"], nodes, strict=True)}
+    views["t3"] = view("r1", list(reversed(nodes)), "10.0.0.3")  # same trays, other order
+    messages = disagreements(views)
+    assert len(messages) == 1 and messages[0].startswith("tray t3 disagrees")
+
+
+def test_agreement() -> None:
+    nodes = ["10.0.0.1", "10.0.0.2"]
+    assert disagreements({"t1": view("r1", nodes, "10.0.0.1"), "t2": view("r1", nodes, "10.0.0.2"), "t3": view("r2", ["10.0.1.3"], "10.0.1.3")}) == []
+
+
+def test_filter_takes_the_plans_address_then_ansible_host() -> None:
+    from ansible_collections.wideep.gb200.plugins.filter.provision import FilterModule
+
+    imex_filter = FilterModule().filters()["imex_domains"]
+    groups = {"all": ["t1", "t2"], "gb200": ["t1", "t2"]}
+    hostvars = {"t1": {"ansible_host": "172.16.0.1"}, "t2": {"ansible_host": "172.16.0.2"}}
+    plan = {"hosts": {"t1": {"address": "10.9.0.1"}}}  # t2 not in the plan: its ansible_host is used
+    result = imex_filter(groups, hostvars, plan, ["gb200"], "", ["t1", "t2"])
+    assert result["domains"]["gb200"]["nodes"] == ["10.9.0.1", "172.16.0.2"]
+    assert imex_filter(groups, hostvars, None, ["gb200"], "", ["t1"])["domains"]["gb200"]["nodes"] == ["172.16.0.1", "172.16.0.2"]
