@@ -139,6 +139,9 @@ def cmd_install_engine(_args: argparse.Namespace) -> None:
         log("Docker daemon already answers")
     else:
         BUILD.mkdir(parents=True, exist_ok=True)
+        # No daemon answers, so a pid file left by one that was killed (a session that ended)
+        # is stale; dockerd refuses to start while its pid happens to be in use again.
+        Path("/var/run/docker.pid").unlink(missing_ok=True)
         log_path = BUILD / "dockerd.log"
         log(f"starting dockerd in the background (log: {log_path})")
         # No systemd here: dockerd runs detached in its own session and
