@@ -49,7 +49,6 @@ class Recipe:
     quantization: str
     routed_experts: int
     max_context_length: int
-    min_driver_branch: int
     hardware: dict[str, Any]
     image: str
     workdir: str
@@ -98,7 +97,7 @@ def parse_recipe(data: Any, where: str) -> Recipe:
     model = _require(data, "model", dict, where)
     ports = _require(data, "ports", dict, where)
     hardware = _require(data, "hardware", dict, where)
-    for key, kind in (("min_compute_capability", str), ("imex", bool), ("gpudirect_rdma", bool), ("disk_bytes", int)):
+    for key, kind in (("min_compute_capability", str), ("min_driver_branch", int), ("imex", bool), ("gpudirect_rdma", bool), ("disk_bytes", int)):
         _require(hardware, key, kind, where)
     flags_in = _require(data, "flags", dict, where)
     env_in = _require(data, "env", dict, where)
@@ -131,7 +130,6 @@ def parse_recipe(data: Any, where: str) -> Recipe:
         quantization=_require(model, "quantization", str, where),
         routed_experts=_require(model, "routed_experts", int, where),
         max_context_length=_require(model, "max_context_length", int, where),
-        min_driver_branch=_require(hardware, "min_driver_branch", int, where),
         hardware=hardware,
         image=_require(data, "image", str, where),
         workdir=_require(data, "workdir", str, where),

@@ -11,7 +11,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-CHUNK = 1 << 20
+# The relay resumes a file at a whole chunk: the plan's start offsets use the relay's chunk.
+from ansible_collections.wideep.gb200.plugins.module_utils._weights import CHUNK
 
 
 def plan_pass(
