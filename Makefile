@@ -117,10 +117,10 @@ clean: ## Remove build output and caches (keeps .venv)
 # and mark such pytest tests with @pytest.mark.cluster (`make unit` skips them).
 # ---------------------------------------------------------------------------
 
-.PHONY: demo demo-down render cluster-up cluster-test bench-plan bench-weights
+.PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights
 
-# The emulated-cluster tests run as the last phase of `make test`.
-TEST_EXTRA += cluster-test
+# The emulated-cluster tests, then each provisioning role's scenario, end `make test`.
+TEST_EXTRA += cluster-test role-tests
 
 # The emulated GB200 cluster (emulated/cluster.py): Docker-in-Docker trays on a Docker
 # network the project creates. Topology: make demo PREFILL_NODES=2 DECODE_NODES=2 ...
@@ -141,6 +141,26 @@ demo: cluster-up ## Main job: emulated GB200 cluster serving DeepSeek-R1 (mocker
 cluster-test: venv pythonpath ## Molecule scenario `cluster`: converge, idempotence, testinfra verify on the emulated trays
 	$(CLUSTER) install-engine
 	ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" molecule test -s cluster
+
+# One molecule scenario per provisioning role (molecule/<role>: a Debian 12 container; check,
+# converge, idempotence, verify). gdrcopy's needs NVIDIA's release tarball, which cannot be
+# downloaded here (GitHub) and is not committed (upstream code): without it the scenario is
+# reported SKIPPED, by name; with it, it runs like the others.
+ROLE_SCENARIOS := rdma host_limits gpu_driver container_runtime imex gdrcopy
+GDRCOPY_TARBALL := molecule/gdrcopy/files/gdrcopy-2.5.1.tar.gz
+
+role-tests: venv pythonpath ## Molecule scenario of every provisioning role (molecule/<role>)
+	$(CLUSTER) install-engine
+	$(CLUSTER) images
+	@set -e; summary=""; for scenario in $(ROLE_SCENARIOS); do \
+		if [[ $$scenario == gdrcopy && ! -f $(GDRCOPY_TARBALL) ]]; then \
+			summary="$$summary    gdrcopy           SKIPPED: $(GDRCOPY_TARBALL) absent (NVIDIA's release; GitHub is unreachable here)"$$'\n'; \
+			continue; \
+		fi; \
+		echo "::: role-tests: molecule test -s $$scenario"; s=$$(date +%s); \
+		ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" molecule test -s $$scenario; \
+		summary="$$summary    $$(printf '%-17s %4ss ok' $$scenario $$(( $$(date +%s) - s )))"$$'\n'; \
+	done; printf '::: role-tests\n%s' "$$summary"
 
 demo-down: ## Remove the emulated cluster (trays, their volumes, the network)
 	$(CLUSTER) down
