@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass
+from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass, source_problems
 
 
 def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -29,4 +29,4 @@ def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[d
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"weights_pass": weights_pass}
+        return {"weights_pass": weights_pass, "weights_source_problems": source_problems}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from ansible_collections.wideep.gb200.plugins.module_utils._hub import source_problems as hub_source_problems
+
 # The relay resumes a file at a whole chunk: the plan's start offsets use the relay's chunk.
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import CHUNK
 
@@ -70,3 +72,33 @@ def plan_pass(
         "fanout": fanout,
         "port": port,
     }
+
+
+SOURCE_KEYS = {
+    "path": {"type", "path", "host"},
+    "controller": {"type", "path"},
+    "hf": {"type", "repo", "revision", "path", "host", "endpoint", "include"},
+}
+SOURCE_FORMS = (
+    "{type: path, path: /abs/dir, host: <tray>}, {type: controller, path: /abs/dir}, or "
+    "{type: hf, repo: <owner>/<name>, revision: <40-hex commit>, path: /abs/dir, host: <tray>}"
+)
+
+
+def source_problems(source: Any) -> list[str]:
+    """What is wrong with model_weights_source, one line per problem, each with the fix."""
+    if not isinstance(source, dict) or source.get("type") not in SOURCE_KEYS:
+        return [f"model_weights_source must be {SOURCE_FORMS}; got {source!r}"]
+    kind = str(source["type"])
+    problems = [
+        f"model_weights_source.{key} is not a setting of a {kind} source (it takes {', '.join(sorted(SOURCE_KEYS[kind]))}): remove it or fix its spelling"
+        for key in sorted(set(source) - SOURCE_KEYS[kind])
+    ]
+    if kind == "hf":
+        problems += hub_source_problems(source)
+        include = source.get("include", [])
+        if not isinstance(include, list) or not all(isinstance(pattern, str) for pattern in include):
+            problems.append(f"model_weights_source.include must be a list of shell patterns, e.g. ['*.safetensors', '*.json']; got {include!r}")
+    elif not str(source.get("path") or "").startswith("/"):
+        problems.append(f"model_weights_source.path {source.get('path')!r} must be an absolute directory")
+    return problems
