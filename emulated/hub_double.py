@@ -13,7 +13,9 @@ CDN refuses any request that carries an Authorization header (a presigned URL mu
 token). `main` resolves to the commit; any other revision is 404 RevisionNotFound.
 
 Faults for tests: --corrupt PATH serves PATH with one byte flipped; --cut-after N closes the
-first LFS body after N bytes (a dropped connection, to exercise resume). --log FILE appends one
+first LFS body after N bytes (a dropped connection, to exercise resume); in-process only
+(serve()), ignore_range answers every Range with the whole file and fail_first=N answers the
+first N CDN requests 503. --log FILE appends one
 JSON line per request: port, method, path, range, and whether an Authorization header came.
 
 Standard library only, so it also runs on an emulated tray (`python3 - ... < hub_double.py`).
@@ -55,6 +57,9 @@ class Repo:
                         sha256.update(block)
                         blob.update(block)
                 lfs = rel.endswith(LFS_SUFFIXES) or size >= LFS_MIN_BYTES
+                if lfs:  # git stores an LFS file as its pointer: the Hub's blobId is the pointer's
+                    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256.hexdigest()}\nsize {size}\n".encode()
+                    blob = hashlib.sha1(b"blob %d\0" % len(pointer) + pointer)
                 self.files[rel] = {"path": full, "size": size, "sha256": sha256.hexdigest(), "blob": blob.hexdigest(), "lfs": lfs}
         self.by_sha = {f["sha256"]: rel for rel, f in self.files.items() if f["lfs"]}
 
@@ -110,6 +115,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path)
         if self.server.is_cdn:
+            with config.lock:
+                failing = config.fail_first > 0
+                config.fail_first -= 1 if failing else 0
+            if failing:
+                self.error(503, "SlowDown", "the CDN is busy; retry")
+                return
             if "Authorization" in self.headers:
                 self.error(400, "AuthorizationNotAllowed", "a presigned CDN URL must not be sent an Authorization header")
                 return
@@ -177,7 +188,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         size = config.repo.files[rel]["size"]
         start, end, status = 0, size, 200
         requested = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        if requested and size:
+        if requested and size and not config.ignore_range:
             start = int(requested.group(1))
             end = min(size, int(requested.group(2)) + 1) if requested.group(2) else size
             if start >= size:
@@ -209,8 +220,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Config:
-    def __init__(self, repo: Repo, token: str | None, cut_after: int | None, log: str | None) -> None:
+    def __init__(self, repo: Repo, token: str | None, cut_after: int | None, log: str | None, ignore_range: bool = False, fail_first: int = 0) -> None:
         self.repo, self.token, self.cut_after, self.log = repo, token, cut_after, log
+        self.ignore_range, self.fail_first = ignore_range, fail_first
         self.cut_done = False
         self.cdn_port = 0
         self.lock = threading.Lock()
@@ -226,7 +238,14 @@ class Server(http.server.ThreadingHTTPServer):
 
 def serve(root: str, repo: str, commit: str, host: str = "127.0.0.1", port: int = 0, cdn_port: int = 0, **faults: Any) -> tuple[Server, Server]:
     """Start the Hub and CDN listeners in threads; returns them (server_address has the ports)."""
-    config = Config(Repo(root, repo, commit, set(faults.get("corrupt") or ())), faults.get("token"), faults.get("cut_after"), faults.get("log"))
+    config = Config(
+        Repo(root, repo, commit, set(faults.get("corrupt") or ())),
+        faults.get("token"),
+        faults.get("cut_after"),
+        faults.get("log"),
+        bool(faults.get("ignore_range")),
+        int(faults.get("fail_first") or 0),
+    )
     hub = Server((host, port), config, is_cdn=False)
     cdn = Server((host, cdn_port), config, is_cdn=True)
     config.cdn_port = cdn.server_address[1]

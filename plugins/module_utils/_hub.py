@@ -176,7 +176,23 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # followed by hand, so the token never leaves the Hub's host
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+# HTTP(S) only: no file:, ftp: or data: handlers, whatever a redirect says.
+_OPENER = urllib.request.OpenerDirector()
+for _handler in (
+    urllib.request.HTTPHandler(),
+    urllib.request.HTTPSHandler(),
+    urllib.request.HTTPDefaultErrorHandler(),
+    urllib.request.HTTPErrorProcessor(),
+    _NoRedirect(),
+):
+    _OPENER.add_handler(_handler)
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+
+
+def _public(url: str) -> str:
+    """URL without its query: a presigned CDN URL's signature is a credential too."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _error_message(url: str, code: int, headers: Any, what: str) -> str:
@@ -187,15 +203,20 @@ def _error_message(url: str, code: int, headers: Any, what: str) -> str:
         return f"the Hub answered 403 for {what}: accept the model's terms with the token's account, or use another token ({reason or 'forbidden'})"
     if code == 404:
         return f"the Hub has no {what} ({reason or 'not found'}): check model_weights_source.repo and .revision"
-    return f"the Hub answered {code} for {what} ({reason or url})"
+    return f"the Hub answered {code} for {what} ({reason or _public(url)})"
 
 
 def open_url(url: str, token: str | None, what: str, offset: int = 0, timeout: float = 60) -> Any:
-    """GET url (following redirects by hand); the token goes to the first URL's host only."""
-    origin = urllib.parse.urlsplit(url).netloc
+    """GET url, following redirects by hand: the token goes only to the first URL's scheme and
+    host, never over a downgrade to http; 408/429/5xx and network errors raise HubDroppedError
+    (worth another try), everything else HubError."""
+    origin = urllib.parse.urlsplit(url)
     for _hop in range(MAX_REDIRECTS):
+        here = urllib.parse.urlsplit(url)
+        if here.scheme not in ("http", "https") or (origin.scheme == "https" and here.scheme != "https"):
+            raise HubError(f"refusing a redirect to {_public(url)} for {what} (only http(s), never from https down to http)")
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-        if token and urllib.parse.urlsplit(url).netloc == origin:
+        if token and (here.scheme, here.netloc) == (origin.scheme, origin.netloc):
             headers["Authorization"] = f"Bearer {token}"
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -208,10 +229,24 @@ def open_url(url: str, token: str | None, what: str, offset: int = 0, timeout: f
                 continue
             message = _error_message(url, exc.code, exc.headers, what)
             exc.close()
-            raise HubError(message) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise HubError(f"cannot reach the Hub for {what}: {getattr(exc, 'reason', exc)}") from None
+            raise (HubDroppedError if exc.code in RETRYABLE else HubError)(message) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise HubDroppedError(f"cannot reach the Hub for {what}: {getattr(exc, 'reason', exc)}") from None
     raise HubError(f"more than {MAX_REDIRECTS} redirects for {what}")
+
+
+def retrying(action: Callable[[], Any], retries: int, on_retry: Callable[[str, int], None], backoff: float = 2.0) -> Any:
+    """action(), again after a HubDroppedError up to RETRIES times, waiting backoff * 2**n seconds (at most 60)."""
+    attempt = 1
+    while True:
+        try:
+            return action()
+        except HubDroppedError as exc:
+            if attempt > retries:
+                raise HubError(f"{exc}; gave up after {attempt} attempts (a partial file stays: run again to resume)") from None
+            on_retry(str(exc), attempt + 1)
+            time.sleep(min(backoff * 2 ** (attempt - 1), 60))
+            attempt += 1
 
 
 def fetch_listing(endpoint: str, repo: str, revision: str, token: str | None, include: list[str] | None = None) -> Listing:
@@ -220,10 +255,12 @@ def fetch_listing(endpoint: str, repo: str, revision: str, token: str | None, in
             data = json.load(response)
         except ValueError as exc:
             raise HubError(f"the Hub's answer for {repo}@{revision} is not JSON ({exc})") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise HubDroppedError(f"the Hub's answer for {repo}@{revision} broke off ({exc})") from None
     return parse_listing(data, repo, revision, include)
 
 
-def _hash_prefix(path: str, size: int, expected: HubFile) -> tuple[Any, Any]:
+def _hash_prefix(path: str, size: int, expected: HubFile, on_block: Callable[[int], None] | None = None) -> tuple[Any, Any]:
     sha256 = hashlib.sha256()
     blob = git_blob_hasher(expected.size)
     with open(path, "rb") as handle:
@@ -235,7 +272,18 @@ def _hash_prefix(path: str, size: int, expected: HubFile) -> tuple[Any, Any]:
             sha256.update(block)
             blob.update(block)
             remaining -= len(block)
+            if on_block:
+                on_block(len(block))
     return sha256, blob
+
+
+def partial_name(expected: HubFile) -> str:
+    """The partial file of EXPECTED, named by its content id: a partial of another revision's
+    file of the same path is never resumed into this one."""
+    return str(expected.sha256 or expected.git_sha1)
+
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
 def download(
@@ -249,44 +297,57 @@ def download(
 ) -> tuple[int, str]:
     """Fetch one file to PART (resuming what is there), verify it, fsync, rename it to DEST.
 
-    Returns the bytes received and the file's sha256. A file that does not verify is removed and HubError raised, so
-    the next run fetches it again from the start."""
+    Returns the bytes received and the file's sha256. HubDroppedError (retry) when the transfer
+    broke off, keeping what arrived, or when a resumed file did not verify (its partial removed,
+    so the retry starts from byte 0); HubError when a whole download does not verify (removed)."""
     os.makedirs(os.path.dirname(part), exist_ok=True)
     have = os.path.getsize(part) if os.path.exists(part) else 0
     if have > expected.size:
         os.unlink(part)
         have = 0
-    sha256, blob = _hash_prefix(part, have, expected) if have else (hashlib.sha256(), git_blob_hasher(expected.size))
+    resumed = have
+
+    def touch(_count: int) -> None:  # keeps the progress file fresh while the prefix is hashed
+        if on_bytes:
+            on_bytes(0)
+
+    sha256, blob = _hash_prefix(part, have, expected, touch) if have else (hashlib.sha256(), git_blob_hasher(expected.size))
     received = 0
     url = resolve_url(endpoint, listing.repo, listing.commit, expected.path)
+    what = f"{listing.repo}@{listing.commit[:12]}/{expected.path}"
     if have < expected.size or expected.size == 0:
-        response = open_url(url, token, f"{listing.repo}@{listing.commit[:12]}/{expected.path}", offset=have)
-        with response:
-            if have and response.status != 206:  # the server ignored Range: start over
-                sha256, blob, have = hashlib.sha256(), git_blob_hasher(expected.size), 0
+        with open_url(url, token, what, offset=have) as response:
+            if have and response.status == 206:
+                answered = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+                if not answered or int(answered.group(1)) != have or int(answered.group(3)) != expected.size:
+                    os.unlink(part)
+                    raise HubDroppedError(f"{what}: the server answered range {response.headers.get('Content-Range')!r} for bytes={have}-; starting over")
+            elif have:  # the server ignored Range and sends the whole file: start over
+                sha256, blob, have, resumed = hashlib.sha256(), git_blob_hasher(expected.size), 0, 0
             with open(part, "ab" if have else "wb") as handle:
-                try:
-                    while True:
-                        block = response.read(CHUNK)
-                        if not block:
-                            break
-                        handle.write(block)
-                        sha256.update(block)
-                        blob.update(block)
-                        received += len(block)
-                        if on_bytes:
-                            on_bytes(len(block))
-                except (OSError, http.client.HTTPException) as exc:
-                    raise HubDroppedError(f"{expected.path}: the connection dropped after {have + received} of {expected.size} bytes ({exc})") from None
-                finally:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                while have + received < expected.size:
+                    try:
+                        block = response.read(min(CHUNK, expected.size - have - received))
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise HubDroppedError(f"{what}: the connection dropped after {have + received} of {expected.size} bytes ({exc})") from None
+                    if not block:
+                        break
+                    handle.write(block)
+                    sha256.update(block)
+                    blob.update(block)
+                    received += len(block)
+                    if on_bytes:
+                        on_bytes(len(block))
+                handle.flush()
+                os.fsync(handle.fileno())
     size = os.path.getsize(part)
     if size < expected.size:  # http.client ends a short body quietly
-        raise HubDroppedError(f"{expected.path}: the connection ended after {size} of {expected.size} bytes")
+        raise HubDroppedError(f"{what}: the connection ended after {size} of {expected.size} bytes")
     problem = check_file(expected, size, sha256.hexdigest(), blob.hexdigest())
     if problem:
         os.unlink(part)
+        if resumed:
+            raise HubDroppedError(f"{what}: the resumed copy does not verify ({problem}); starting over from byte 0")
         raise HubError(f"download of {problem}; the partial file was removed, run again to fetch it anew")
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     os.replace(part, dest)
@@ -298,12 +359,12 @@ def download(
     return received, sha256.hexdigest()
 
 
-def hash_local(path: str, expected: HubFile) -> tuple[str | None, str]:
+def hash_local(path: str, expected: HubFile, on_block: Callable[[int], None] | None = None) -> tuple[str | None, str]:
     """(None, sha256) when the file at PATH is the Hub's expected file, else (what differs, sha256)."""
     size = os.path.getsize(path)
     if size != expected.size:
         return check_file(expected, size, "", None), ""
-    sha256, blob = _hash_prefix(path, size, expected)
+    sha256, blob = _hash_prefix(path, size, expected, on_block)
     return check_file(expected, size, sha256.hexdigest(), blob.hexdigest()), sha256.hexdigest()
 
 

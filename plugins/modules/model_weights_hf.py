@@ -124,15 +124,16 @@ ignored:
 """
 
 import concurrent.futures
+import fcntl
 import json
 import os
 import threading
+import urllib.parse
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wideep.gb200.plugins.module_utils._hub import (
-    HubDroppedError,
     HubError,
     HubFile,
     Progress,
@@ -140,6 +141,8 @@ from ansible_collections.wideep.gb200.plugins.module_utils._hub import (
     fetch_listing,
     hash_local,
     manifest_problems,
+    partial_name,
+    retrying,
 )
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     STATE_DIR,
@@ -192,29 +195,51 @@ def main() -> None:
     )
     p = module.params
     root: str = p["path"]
+    if urllib.parse.urlsplit(p["endpoint"]).scheme not in ("http", "https"):
+        module.fail_json(msg=f"endpoint {p['endpoint']!r} must be an http(s) URL")
     progress = Progress(None if module.check_mode else p["progress_path"], 0, write_json_atomic)
-    progress.note(f"listing {p['repo']}@{p['revision'][:12]}")
+    lock = threading.Lock()
+
+    def count(n: int) -> None:
+        with lock:
+            progress.add(n)
+
+    def warn_retry(message: str, attempt: int) -> None:
+        module.warn(f"{message}; trying again (attempt {attempt})")
+
     try:
-        listing = fetch_listing(p["endpoint"], p["repo"], p["revision"], p["token"] or None, p["include"] or None)
+        listing = retrying(lambda: fetch_listing(p["endpoint"], p["repo"], p["revision"], p["token"] or None, p["include"] or None), p["retries"], warn_retry)
     except HubError as exc:
         module.fail_json(msg=str(exc))
+    if not module.check_mode:
+        # One download per directory: a second run while an earlier one still writes (its wait
+        # gave up, the job did not) would append to the same partial files. Taken once the
+        # listing succeeded, so a refused source writes nothing.
+        os.makedirs(os.path.join(root, STATE_DIR), exist_ok=True)
+        lock_file = open(os.path.join(root, STATE_DIR, "hf.lock"), "a", encoding="utf-8")  # noqa: SIM115  # held until exit
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            module.fail_json(msg=f"another download into {root} is still running (an earlier run's job); wait for it to end, or stop it, then run again")
     cached = load_cache(p["cache"])
     sha256: dict[str, str] = {}
     hashed = 0
     wanted: list[HubFile] = []
     progress.note("checking the files already here", total=listing.total_bytes)
     for expected in listing.files:
-        progress.add(expected.size)
         final = os.path.join(root, expected.path)
         if not os.path.isfile(final) or os.path.getsize(final) != expected.size:
+            progress.add(expected.size)
             wanted.append(expected)
             continue
-        old = cached.get(expected.path)
-        # Trusted without hashing: unchanged since a run that checked it against this same Hub id.
-        if old and old.get("size") == expected.size and old.get("mtime_ns") == os.stat(final).st_mtime_ns and old.get("hub_id") == hub_id(expected):
+        old, info = cached.get(expected.path), os.stat(final)
+        # Trusted without hashing: the same file (inode, size, mtime) a run checked against this Hub id.
+        now = (expected.size, info.st_mtime_ns, info.st_ino, hub_id(expected))
+        if old and (old.get("size"), old.get("mtime_ns"), old.get("ino"), old.get("hub_id")) == now:
+            progress.add(expected.size)
             sha256[expected.path] = str(old["sha256"])
             continue
-        problem, digest = hash_local(final, expected)
+        problem, digest = hash_local(final, expected, count)
         hashed += expected.size
         if problem:
             module.warn(f"{root}/{problem}: fetching it again")
@@ -228,48 +253,43 @@ def main() -> None:
         module.exit_json(changed=True, files=[], digest="", downloaded_bytes=missing_bytes, published=[f.path for f in wanted], **base)
 
     progress.note("downloading from the Hub", total=missing_bytes)
-    lock = threading.Lock()
-
-    def count(n: int) -> None:
-        with lock:
-            progress.add(n)
 
     def fetch(expected: HubFile) -> tuple[str, str]:
         final = os.path.join(root, expected.path)
-        part = os.path.join(root, STATE_DIR, "hf-partial", expected.path)
-        attempt = 1
-        while True:
-            try:
-                return expected.path, download(p["endpoint"], listing, expected, final, part, p["token"] or None, count)[1]
-            except HubDroppedError as exc:
-                if attempt > p["retries"]:
-                    raise HubError(f"{exc}; gave up after {attempt} attempts (the partial file stays: run again to resume)") from None
-                attempt += 1
-                module.warn(f"{exc}; resuming (attempt {attempt})")
+        part = os.path.join(root, STATE_DIR, "hf-partial", partial_name(expected))
+        digest = retrying(lambda: download(p["endpoint"], listing, expected, final, part, p["token"] or None, count)[1], p["retries"], warn_retry)
+        return expected.path, str(digest)
 
     errors = []
+    published = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, p["workers"])) as pool:
-        for future in concurrent.futures.as_completed([pool.submit(fetch, f) for f in wanted]):
+        futures = {pool.submit(fetch, f): f for f in wanted}
+        for future in concurrent.futures.as_completed(futures):
             try:
                 path, digest = future.result()
-            except (HubError, OSError) as exc:
+            except HubError as exc:
                 errors.append(str(exc))
                 continue
+            except Exception as exc:  # a disk or protocol error: reported with the file, the others go on
+                errors.append(f"{futures[future].path}: {type(exc).__name__}: {exc}")
+                continue
             sha256[path] = digest
+            published.append(path)
     progress.add(0, force=True)
     if errors:
-        module.fail_json(msg="; ".join(sorted(errors)), downloaded_bytes=progress.position, **base)
+        module.fail_json(msg="; ".join(sorted(errors)), changed=bool(published), published=sorted(published), downloaded_bytes=progress.position, **base)
 
-    files = []
+    files, inodes = [], []
     for expected in listing.files:
         info = os.stat(os.path.join(root, expected.path))
         files.append({"path": expected.path, "size": info.st_size, "sha256": sha256[expected.path], "mtime_ns": info.st_mtime_ns})
+        inodes.append(info.st_ino)
     problems = manifest_problems(files, listing)
     entries = parse_manifest({"files": files})
     problems += check_index(root, entries)
     if problems:
         module.fail_json(msg=f"{p['repo']}@{listing.commit}: " + "; ".join(problems), **base)
-    cache_files = [{**f, "hub_id": hub_id(expected)} for f, expected in zip(files, listing.files, strict=True)]
+    cache_files = [{**f, "ino": ino, "hub_id": hub_id(expected)} for f, ino, expected in zip(files, inodes, listing.files, strict=True)]
     if p["cache"] and not module.check_mode and cache_files != [cached.get(f["path"]) for f in files]:
         write_json_atomic(p["cache"], {"files": cache_files})
     module.exit_json(
@@ -277,7 +297,7 @@ def main() -> None:
         files=files,
         digest=manifest_digest(entries),
         downloaded_bytes=progress.position,
-        published=sorted(f.path for f in wanted),
+        published=sorted(published),
         **base,
     )
 

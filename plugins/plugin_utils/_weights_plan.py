@@ -88,7 +88,9 @@ SOURCE_FORMS = (
 def source_problems(source: Any) -> list[str]:
     """What is wrong with model_weights_source, one line per problem, each with the fix."""
     if not isinstance(source, dict) or source.get("type") not in SOURCE_KEYS:
-        return [f"model_weights_source must be {SOURCE_FORMS}; got {source!r}"]
+        # Names only: a source someone put a token into is not echoed.
+        got = f"type {source.get('type')!r} with keys {', '.join(sorted(map(str, source)))}" if isinstance(source, dict) else type(source).__name__
+        return [f"model_weights_source must be {SOURCE_FORMS}; got {got}"]
     kind = str(source["type"])
     problems = [
         f"model_weights_source.{key} is not a setting of a {kind} source (it takes {', '.join(sorted(SOURCE_KEYS[kind]))}): remove it or fix its spelling"

@@ -107,5 +107,6 @@ def test_00_6_every_tray_lists_the_same_imex_domain(plan: dict[str, Any], trays:
 def test_00_7_an_unknown_role_in_gb200_provision_skip_is_refused_before_any_change() -> None:
     run = run_playbook("provision", "-e", '{"gb200_provision_skip": ["gdrcopy", "infiniband"]}')
     assert run.rc != 0, run.describe()
-    assert "gb200_provision_skip names infiniband, which is not a provisioning role" in run.output, run.describe()
+    assert "tray1: gb200_provision_skip must be a list of provisioning roles" in run.output, run.describe()
+    assert 'got ["gdrcopy", "infiniband"]; not roles: infiniband' in run.output, run.describe()
     assert all(counters["changed"] == 0 for counters in run.recap.values()), run.describe()

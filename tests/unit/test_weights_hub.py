@@ -8,6 +8,7 @@ run wideep.gb200.model_weights_hf through real Ansible against it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -203,11 +204,48 @@ def test_a_dropped_connection_is_resumed_from_where_it_stopped(double: Double, m
     result, output = run_module(args_for(double, dest, workers=1))
     assert result.get("failed") is not True, output
     assert model_files(dest) == model_files(model)
-    assert "the connection ended after 300000 of" in output and "resuming (attempt 2)" in output
+    assert "the connection ended after 300000 of" in output and "trying again (attempt 2)" in output
     ranges = [r["range"] for r in double.requests() if r["range"] and r["port"] == double.cdn.server_address[1]]
     assert ranges == ["bytes=300000-"], double.requests()  # one resume, from the byte where it stopped
     total = result["total_bytes"]
     assert result["downloaded_bytes"] == total  # the resumed file's bytes came once
+
+
+@pytest.mark.parametrize("double", [{"cut_after": 300_000, "ignore_range": True}], indirect=True)
+def test_a_server_that_ignores_range_gets_the_file_from_byte_0(double: Double, model: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "copy"
+    result, output = run_module(args_for(double, dest, workers=1))
+    assert result.get("failed") is not True, output
+    assert model_files(dest) == model_files(model)
+    assert result["downloaded_bytes"] == result["total_bytes"] + 300_000  # the cut prefix, then the whole file again
+
+
+@pytest.mark.parametrize("double", [{"fail_first": 2}], indirect=True)
+def test_a_busy_cdn_is_retried_with_backoff(double: Double, model: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "copy"
+    result, output = run_module(args_for(double, dest, workers=1))
+    assert result.get("failed") is not True, output
+    assert model_files(dest) == model_files(model)
+    assert output.count("the Hub answered 503") == 2 and "trying again (attempt 3)" in output
+
+
+@pytest.mark.parametrize("double", [{"fail_first": 100}], indirect=True)
+def test_a_cdn_that_stays_down_fails_the_run_naming_the_files(double: Double, tmp_path: Path) -> None:
+    result, output = run_module(args_for(double, tmp_path / "copy", retries=1, workers=6))
+    assert result["failed"] is True, output
+    assert "model-00001-of-000006.safetensors (SlowDown); gave up after 2 attempts" in result["msg"]
+    assert "/cdn/" not in result["msg"] or "?" not in result["msg"]
+
+
+def test_a_second_download_into_the_same_directory_is_refused(double: Double, tmp_path: Path) -> None:
+    dest = tmp_path / "copy"
+    (dest / ".wideep").mkdir(parents=True)
+    with open(dest / ".wideep" / "hf.lock", "a", encoding="utf-8") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result, output = run_module(args_for(double, dest))
+    assert result["failed"] is True
+    assert f"another download into {dest} is still running" in result["msg"], output
+    assert not (dest / "config.json").exists()
 
 
 @pytest.mark.parametrize("double", [{"corrupt": ["model-00003-of-000006.safetensors"]}], indirect=True)
