@@ -3,12 +3,10 @@ and reads a stand-in nvidia-smi that prints the real H200 capture exactly as on 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from ansible_module import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -16,22 +14,8 @@ H200_UUID = "GPU-9d857a81-cbb1-98b4-5cf3-77d02d8eef54"
 
 
 def _gpu_info(args: str, path_prefix: Path | None = None, check: bool = False) -> dict[str, Any]:
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-    )
-    if path_prefix is not None:
-        env["PATH"] = f"{path_prefix}:{env['PATH']}"
-    command = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "wideep.gb200.gpu_info", "-a", args]
-    if check:
-        command.append("--check")
-    done = subprocess.run(command, env=env, text=True, capture_output=True, check=False, cwd=ROOT)
-    assert done.returncode == 0, done.stdout + done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    rc, result, output = run_module("gpu_info", args, *(["--check"] if check else []), path_prefix=path_prefix)
+    assert rc == 0, output
     return result
 
 

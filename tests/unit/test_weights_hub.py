@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 
 import huggingface_hub
 import pytest
+from ansible_module import run_module
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _hub as hub
 
@@ -74,21 +74,10 @@ def double(model: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
     running.close()
 
 
-def run_module(args: dict[str, Any], *flags: str) -> tuple[dict[str, Any], str]:
-    """wideep.gb200.model_weights_hf on localhost through ansible (the json callback): (result, all output)."""
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-    )
-    command = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "wideep.gb200.model_weights_hf", "-a", json.dumps(args), *flags]
-    done = subprocess.run(command, env=env, text=True, capture_output=True, check=False, cwd=ROOT, timeout=300)
-    start = done.stdout.find("{")
-    result: dict[str, Any] = json.loads(done.stdout[start:])["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return result, done.stdout + done.stderr
+def run_hf(args: dict[str, Any], *flags: str) -> tuple[dict[str, Any], str]:
+    """wideep.gb200.model_weights_hf on localhost through ansible: (result, all output)."""
+    _rc, result, output = run_module("model_weights_hf", json.dumps(args), *flags)
+    return result, output
 
 
 def args_for(double: Double, dest: Path, **extra: Any) -> dict[str, Any]:
@@ -183,7 +172,7 @@ def test_the_official_client_downloads_from_the_double_with_a_token(double: Doub
 @pytest.mark.parametrize("double", [{"token": TOKEN}], indirect=True)
 def test_a_pinned_commit_is_downloaded_verified_and_a_rerun_moves_nothing(double: Double, model: Path, tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    result, output = run_module(args_for(double, dest, token=TOKEN), "-vvv")
+    result, output = run_hf(args_for(double, dest, token=TOKEN), "-vvv")
     assert result.get("failed") is not True, output
     assert result["changed"] is True and result["commit"] == COMMIT
     assert model_files(dest) == model_files(model)
@@ -192,7 +181,7 @@ def test_a_pinned_commit_is_downloaded_verified_and_a_rerun_moves_nothing(double
     assert not list((dest / ".wideep" / "hf-partial").rglob("*.safetensors"))  # nothing left half-written
     assert TOKEN not in output  # no_log: not even in -vvv's module invocation
     assert not any(r["authorization"] for r in double.requests() if r["port"] == double.cdn.server_address[1])
-    again, output = run_module(args_for(double, dest, token=TOKEN))
+    again, output = run_hf(args_for(double, dest, token=TOKEN))
     assert again["changed"] is False, output
     assert (again["downloaded_bytes"], again["hashed_bytes"], again["published"]) == (0, 0, [])
     assert again["digest"] == result["digest"]
@@ -201,7 +190,7 @@ def test_a_pinned_commit_is_downloaded_verified_and_a_rerun_moves_nothing(double
 @pytest.mark.parametrize("double", [{"cut_after": 300_000}], indirect=True)
 def test_a_dropped_connection_is_resumed_from_where_it_stopped(double: Double, model: Path, tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    result, output = run_module(args_for(double, dest, workers=1))
+    result, output = run_hf(args_for(double, dest, workers=1))
     assert result.get("failed") is not True, output
     assert model_files(dest) == model_files(model)
     assert "the connection ended after 300000 of" in output and "trying again (attempt 2)" in output
@@ -214,7 +203,7 @@ def test_a_dropped_connection_is_resumed_from_where_it_stopped(double: Double, m
 @pytest.mark.parametrize("double", [{"cut_after": 300_000, "ignore_range": True}], indirect=True)
 def test_a_server_that_ignores_range_gets_the_file_from_byte_0(double: Double, model: Path, tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    result, output = run_module(args_for(double, dest, workers=1))
+    result, output = run_hf(args_for(double, dest, workers=1))
     assert result.get("failed") is not True, output
     assert model_files(dest) == model_files(model)
     assert result["downloaded_bytes"] == result["total_bytes"] + 300_000  # the cut prefix, then the whole file again
@@ -223,7 +212,7 @@ def test_a_server_that_ignores_range_gets_the_file_from_byte_0(double: Double, m
 @pytest.mark.parametrize("double", [{"fail_first": 2}], indirect=True)
 def test_a_busy_cdn_is_retried_with_backoff(double: Double, model: Path, tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    result, output = run_module(args_for(double, dest, workers=1))
+    result, output = run_hf(args_for(double, dest, workers=1))
     assert result.get("failed") is not True, output
     assert model_files(dest) == model_files(model)
     assert output.count("the Hub answered 503") == 2 and "trying again (attempt 3)" in output
@@ -231,7 +220,7 @@ def test_a_busy_cdn_is_retried_with_backoff(double: Double, model: Path, tmp_pat
 
 @pytest.mark.parametrize("double", [{"fail_first": 100}], indirect=True)
 def test_a_cdn_that_stays_down_fails_the_run_naming_the_files(double: Double, tmp_path: Path) -> None:
-    result, output = run_module(args_for(double, tmp_path / "copy", retries=1, workers=6))
+    result, output = run_hf(args_for(double, tmp_path / "copy", retries=1, workers=6))
     assert result["failed"] is True, output
     assert "model-00001-of-000006.safetensors (SlowDown); gave up after 2 attempts" in result["msg"]
     assert "/cdn/" not in result["msg"] or "?" not in result["msg"]
@@ -242,7 +231,7 @@ def test_a_second_download_into_the_same_directory_is_refused(double: Double, tm
     (dest / ".wideep").mkdir(parents=True)
     with open(dest / ".wideep" / "hf.lock", "a", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        result, output = run_module(args_for(double, dest))
+        result, output = run_hf(args_for(double, dest))
     assert result["failed"] is True
     assert f"another download into {dest} is still running" in result["msg"], output
     assert not (dest / "config.json").exists()
@@ -251,7 +240,7 @@ def test_a_second_download_into_the_same_directory_is_refused(double: Double, tm
 @pytest.mark.parametrize("double", [{"corrupt": ["model-00003-of-000006.safetensors"]}], indirect=True)
 def test_a_corrupted_download_is_refused_and_never_published(double: Double, tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    result, output = run_module(args_for(double, dest))
+    result, output = run_hf(args_for(double, dest))
     assert result["failed"] is True
     assert "model-00003-of-000006.safetensors: sha256" in result["msg"] and "differs from the Hub's LFS sha256" in result["msg"], output
     assert "the partial file was removed" in result["msg"]
@@ -262,12 +251,12 @@ def test_a_corrupted_download_is_refused_and_never_published(double: Double, tmp
 
 def test_a_damaged_local_copy_is_detected_and_fetched_again(double: Double, model: Path, tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    assert run_module(args_for(double, dest))[0]["changed"] is True
+    assert run_hf(args_for(double, dest))[0]["changed"] is True
     shard = dest / "model-00002-of-000006.safetensors"
     data = bytearray(shard.read_bytes())
     data[-1] ^= 0xFF
     shard.write_bytes(bytes(data))
-    result, output = run_module(args_for(double, dest))
+    result, output = run_hf(args_for(double, dest))
     assert result["changed"] is True and result["published"] == [shard.name], output
     assert "differs from the Hub's LFS sha256" in output and "fetching it again" in output
     assert model_files(dest) == model_files(model)
@@ -285,7 +274,7 @@ def test_a_damaged_local_copy_is_detected_and_fetched_again(double: Double, mode
     ids=["wrong-token", "unknown-repo", "branch", "unknown-commit"],
 )
 def test_bad_sources_are_refused_with_the_fix(double: Double, tmp_path: Path, change: dict[str, Any], message: str) -> None:
-    result, output = run_module(args_for(double, tmp_path / "copy", **change))
+    result, output = run_hf(args_for(double, tmp_path / "copy", **change))
     assert result["failed"] is True
     assert message in result["msg"], output
     assert "hf_wrong" not in output and TOKEN not in output
@@ -293,7 +282,7 @@ def test_bad_sources_are_refused_with_the_fix(double: Double, tmp_path: Path, ch
 
 
 def test_check_mode_reports_what_would_move_and_writes_nothing(double: Double, tmp_path: Path) -> None:
-    result, output = run_module(args_for(double, tmp_path / "copy"), "--check")
+    result, output = run_hf(args_for(double, tmp_path / "copy"), "--check")
     assert result["changed"] is True and result["downloaded_bytes"] == result["total_bytes"] > 0, output
     assert not (tmp_path / "copy").exists() and not (tmp_path / "cache.json").exists()
 
