@@ -24,7 +24,9 @@ from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay
 from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_PORT = 41000 + os.getpid() % 1000 * 10
+# Below Linux's ephemeral range (32768-60999): a port there can be taken at any moment by some
+# outgoing connection's local end, and the relay's bind then fails (EADDRINUSE).
+BASE_PORT = 20000 + os.getpid() % 1000 * 10
 
 
 @pytest.fixture(scope="module")
