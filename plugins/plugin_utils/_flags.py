@@ -15,6 +15,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "dp-size": ("dp-size", "data-parallel-size"),
     "ep-size": ("ep-size", "expert-parallel-size"),
     "pp-size": ("pp-size", "pipeline-parallel-size"),
+    # The decode CUDA-graph batch limit; SGLang 0.5.14 split the flag by role.
+    "cuda-graph-max-bs": ("cuda-graph-max-bs", "cuda-graph-max-bs-decode"),
 }
 
 

@@ -13,6 +13,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._engine import Contract, Origin, catalogue_file, load_contract
+from ._engine import check_env as check_engine_env
+from ._engine import check_flags as check_engine_flags
 from ._flags import FlagView, fill, merge_flags, to_argv
 from ._inventory import ALL_GROUP, HEAD_GROUP, Topology, Worker, read_topology
 from ._problems import PlanError, Problems
@@ -33,6 +36,8 @@ LABEL = "wideep.gb200"
 # With --enable-dp-attention SGLang binds dist-init port + 1..5 for its ZMQ sockets
 # (PortArgs.init_new; research section 5).
 DP_ATTENTION_ZMQ_PORTS = 5
+# Secret environment (gb200_secret_env) reaches a container through a root-only file here.
+SECRETS_DIR = "/etc/wideep/secrets"
 
 
 def _url_host(ip: str) -> str:
@@ -65,8 +70,12 @@ def _container(
     gpus: bool = False,
     volumes: Sequence[str] = (),
     tuned: bool = False,
+    secret_env: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A container spec whose keys are community.docker.docker_container options."""
+    """A container spec whose keys are community.docker.docker_container options.
+
+    secret_env holds names only: their values never enter the plan; the containers role writes
+    them to env_file (root only) and hands them to Docker with no_log."""
     spec: dict[str, Any] = {
         "name": name,
         "kind": kind,
@@ -84,6 +93,8 @@ def _container(
         "volumes": list(volumes),
         "restart_policy": settings.restart_policy,
         "ports": ports,
+        "secret_env": list(secret_env),
+        "env_file": f"{SECRETS_DIR}/{name}.env" if secret_env else None,
     }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     spec["labels"] = {f"{LABEL}.{k}": v for k, v in labels.items()} | {f"{LABEL}.spec": digest}
@@ -174,6 +185,7 @@ def _head_containers(settings: Settings, head_ip: str) -> list[dict[str, Any]]:
         working_dir=settings.recipe.workdir if settings.engine == "sglang" else None,
         volumes=[f"{settings.model_dir}:{settings.model_mount}:ro"],
         ports=[{"port": settings.frontend_port, "use": "Dynamo frontend HTTP", "variable": "gb200_frontend_port"}],
+        secret_env=settings.secret_env,
     )
     return [etcd, nats, frontend]
 
@@ -209,6 +221,18 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
         raise PlanError(problems.errors)
 
     recipe = settings.recipe
+    contract = load_contract(recipe.engine.dynamo, recipe.engine.sglang)
+    if contract is None:
+        wanted = (catalogue_file("dynamo", recipe.engine.dynamo), catalogue_file("sglang", recipe.engine.sglang))
+        missing = [str(p.relative_to(p.parents[2])) for p in wanted if not p.is_file()]
+        problems.error(
+            "E-ENGINE-NO-CATALOGUE",
+            f"recipe {recipe.name}",
+            "engine",
+            f"the recipe pins Dynamo {recipe.engine.dynamo} / SGLang {recipe.engine.sglang}, "
+            f"whose argument catalogue is not in this collection ({', '.join(missing)})",
+            "pin a catalogued pair (engines/catalogue/), or generate one: add the pair's requirements and run python scripts/engines.py catalogue",
+        )
     hosts: dict[str, dict[str, Any]] = {
         h: {
             "address": topology.addresses.get(h),
@@ -247,7 +271,7 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
     checked: dict[str, list[tuple[WorkerFacts, FlagView, Parallelism]]] = {"prefill": [], "decode": []}
     workers_out: list[dict[str, Any]] = []
     for worker in topology.workers:
-        out = _plan_worker(settings, topology, worker, hostvars, problems, hosts, control_plane, checked)
+        out = _plan_worker(settings, contract, topology, worker, hostvars, problems, hosts, control_plane, checked)
         if out is not None:
             workers_out.append(out)
     check_pairing(problems, checked["prefill"], checked["decode"])
@@ -260,6 +284,7 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
         "version": PLAN_VERSION,
         "recipe": {"name": recipe.name, "description": recipe.description, "source": recipe.source},
         "engine": settings.engine,
+        "engine_versions": recipe.engine.as_dict(),
         "served_model_name": settings.served_model_name,
         "image": settings.image,
         "gpus_per_node": settings.gpus_per_node,
@@ -279,8 +304,21 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
     }
 
 
+def _origins(recipe_name: str, worker: str, role: str, kind: str, user: Mapping[str, Any]) -> Any:
+    """name -> Origin: the user's group variable when they set it, else the recipe's line."""
+
+    def origin_of(name: str) -> Origin:
+        if name in user:
+            return Origin(f"group {worker}", f"gb200_{role}_{kind}[{name!r}]", "")
+        section = "flags" if kind == "args" else "env"
+        return Origin(f"recipe {recipe_name} ({role})", f"{section}.{name}", f"in gb200_{role}_{kind}: ")
+
+    return origin_of
+
+
 def _plan_worker(
     settings: Settings,
+    contract: Contract | None,
     topology: Topology,
     worker: Worker,
     hostvars: Mapping[str, Mapping[str, Any]],
@@ -291,7 +329,7 @@ def _plan_worker(
 ) -> dict[str, Any] | None:
     recipe, role, nnodes = settings.recipe, worker.role, len(worker.hosts)
     ws = read_worker_settings(worker.name, role, worker.hosts, hostvars, problems)
-    facts = WorkerFacts(worker.name, role, nnodes, settings.gpus_per_node, recipe.routed_experts, recipe.max_context_length)
+    facts = WorkerFacts(worker.name, role, nnodes, settings.gpus_per_node, recipe.routed_experts, recipe.max_context_length, recipe.engine.sglang)
     check_user_input(problems, facts, ws.args, ws.env)
     head_ip = topology.addresses.get(worker.hosts[0])
     if head_ip is None:
@@ -311,6 +349,9 @@ def _plan_worker(
     resolved = fill(merge_flags(recipe.role_flags(role), ws.args), context)
     view = FlagView(dict(resolved))
     env = {name: value for name, value in (recipe.role_env(role) | ws.env).items() if value is not None}
+    if contract is not None:
+        check_engine_flags(problems, contract, role, fill(resolved, {"node_rank": "0"}), _origins(recipe.name, worker.name, role, "args", ws.args))
+        check_engine_env(problems, contract, env, _origins(recipe.name, worker.name, role, "env", ws.env))
     par = check_parallelism(problems, facts, view)
     if par is None:
         return None
@@ -338,7 +379,8 @@ def _plan_worker(
     mocker = settings.engine == "mocker"
     for rank, host in enumerate(worker.hosts):
         spec = hosts.setdefault(host, {"address": topology.addresses.get(host), "groups": [], "containers": [], "_extra_ports": []})
-        spec.update({"worker": worker.name, "role": role, "node_rank": rank, "nnodes": nnodes})
+        engine = {"sglang": recipe.engine.sglang, "dynamo": recipe.engine.dynamo}
+        spec.update({"worker": worker.name, "role": role, "node_rank": rank, "nnodes": nnodes, "engine": engine})
         spec["groups"].append(worker.name)
         if mocker and rank > 0:
             # The mocker simulates the whole multi-tray worker from its rank-0 tray.
@@ -373,6 +415,7 @@ def _plan_worker(
             tuned=True,
             volumes=[f"{settings.model_dir}:{settings.model_mount}:ro", *settings.volumes],
             ports=ports,
+            secret_env=settings.secret_env,
         )
         spec.update({"launch": True, "argv": argv, "env": dict(env)})
         spec["containers"].append(container)

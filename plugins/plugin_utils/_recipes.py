@@ -39,6 +39,24 @@ class RecipeError(ValueError):
     """A recipe file is malformed (a defect in the recipe, not in the inventory)."""
 
 
+RECIPE_KEYS = frozenset({"name", "description", "source", "model", "hardware", "engine", "workdir", "module", "ports", "flags", "env"})
+VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*([a-z]+[0-9]*)?(\.post[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class EnginePin:
+    """The engine a recipe is written for: exact versions and the image that carries them."""
+
+    dynamo: str
+    sglang: str
+    image: str
+    # Other (Dynamo, SGLang) pairs whose real parsers accept the recipe (tests/contract).
+    also_parses: tuple[tuple[str, str], ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        return {"dynamo": self.dynamo, "sglang": self.sglang, "image": self.image}
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
@@ -50,7 +68,7 @@ class Recipe:
     routed_experts: int
     max_context_length: int
     hardware: dict[str, Any]
-    image: str
+    engine: EnginePin
     workdir: str
     module: str
     dist_init_port: int
@@ -58,6 +76,10 @@ class Recipe:
     # flag/env name -> {role: value}; a role absent from the inner dict has no such flag.
     flags: dict[str, dict[str, Any]]
     env: dict[str, dict[str, str]]
+
+    @property
+    def image(self) -> str:
+        return self.engine.image
 
     def role_flags(self, role: str) -> dict[str, Any]:
         return {k: v[role] for k, v in self.flags.items() if role in v}
@@ -91,9 +113,35 @@ def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _version(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not VERSION_RE.match(value):
+        raise RecipeError(f"{where}: engine.{key} must be an exact release version as a quoted string (e.g. '0.5.21'), got {value!r}")
+    return value
+
+
+def _engine_pin(data: dict[str, Any], where: str) -> EnginePin:
+    engine = _require(data, "engine", dict, where)
+    unknown = set(engine) - {"dynamo", "sglang", "image", "also_parses"}
+    if unknown:
+        raise RecipeError(f"{where}: engine: unknown keys {sorted(unknown)} (dynamo, sglang, image, also_parses)")
+    also = engine.get("also_parses") or []
+    if not isinstance(also, list) or not all(isinstance(e, dict) for e in also):
+        raise RecipeError(f"{where}: engine.also_parses is a list of {{dynamo, sglang}} mappings")
+    return EnginePin(
+        dynamo=_version(engine, "dynamo", where),
+        sglang=_version(engine, "sglang", where),
+        image=_require(engine, "image", str, where),
+        also_parses=tuple((_version(e, "dynamo", where), _version(e, "sglang", where)) for e in also),
+    )
+
+
 def parse_recipe(data: Any, where: str) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"{where}: a recipe is a mapping")
+    unknown = set(data) - RECIPE_KEYS
+    if unknown:
+        raise RecipeError(f"{where}: unknown keys {sorted(unknown)}; a recipe has {', '.join(sorted(RECIPE_KEYS))}")
     model = _require(data, "model", dict, where)
     ports = _require(data, "ports", dict, where)
     hardware = _require(data, "hardware", dict, where)
@@ -131,7 +179,7 @@ def parse_recipe(data: Any, where: str) -> Recipe:
         routed_experts=_require(model, "routed_experts", int, where),
         max_context_length=_require(model, "max_context_length", int, where),
         hardware=hardware,
-        image=_require(data, "image", str, where),
+        engine=_engine_pin(data, where),
         workdir=_require(data, "workdir", str, where),
         module=_require(data, "module", str, where),
         dist_init_port=_require(ports, "dist_init", int, where),

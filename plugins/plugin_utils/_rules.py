@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._engine import version_key
 from ._flags import ALIASES, FlagView
 from ._problems import Problems
 
@@ -24,29 +25,11 @@ OWNED_ENV = {
     "ETCD_ENDPOINTS": "the dynamo_head tray's address and gb200_etcd_port",
     "NATS_SERVER": "the dynamo_head tray's address and gb200_nats_port",
 }
-# Removed SGLang flags and what replaced them (research section 3.2, "Flag renames").
-REMOVED_FLAGS = {
-    "enable-deepep-moe": "moe-a2a-backend: deepep",
-    "enable-ep-moe": "ep-size: <tp-size>",
-    "enable-flashinfer-cutlass-moe": "moe-runner-backend: flashinfer_cutlass",
-    "enable-flashinfer-trtllm-moe": "moe-runner-backend: flashinfer_trtllm",
-    "enable-flashinfer-cutedsl-moe": "moe-runner-backend: flashinfer_cutedsl",
-}
-# Environment variables that do nothing in current SGLang (research section 6.1).
-NOOP_ENV = {
-    "SGLANG_DISABLE_TP_MEMORY_INBALANCE_CHECK": (
-        "SGLang reads only SGL_DISABLE_TP_MEMORY_INBALANCE_CHECK (model_runner.py); the SGLANG_ name is declared but never read",
-        "set SGL_DISABLE_TP_MEMORY_INBALANCE_CHECK: '1' instead (or as well)",
-    ),
-    "SGLANG_HACK_SEQ_BOOTSTRAP_ROOM": (
-        "no consumer exists in SGLang (a leftover of a GB200 development branch)",
-        "remove it (null in gb200_<role>_env)",
-    ),
-}
-RENAMED_ENV = {
-    "SGLANG_CUTEDSL_MOE_NVFP4_DISPATCH": "SGLANG_MOE_NVFP4_DISPATCH",
-}
-MOONCAKE_ONLY_ENV = ("MC_FORCE_MNNVL", "MC_TE_METRIC", "SGLANG_MOONCAKE_CUSTOM_MEM_POOL")
+# Rules that hold only for some SGLang releases, keyed on the pinned version (sources: the
+# wheels' server_args.py; docs/engine-contract.md has the table).
+ROUND_ROBIN_REQUIRED_BELOW = "0.5.8"  # _handle_disaggregation asserts prefill_round_robin_balance
+MOE_DENSE_TP_IS_TP_FROM = "0.5.13"  # moe_dense_tp_size may equal tp_size from here on
+MOONCAKE_ONLY_ENV = ("MC_FORCE_MNNVL", "MC_TE_METRIC")
 MAX_DEEPEP_DISPATCH = 1024
 
 
@@ -60,6 +43,10 @@ class WorkerFacts:
     gpus_per_node: int
     routed_experts: int
     max_context_length: int
+    sglang: str  # the pinned SGLang version: some rules hold only for some releases
+
+    def sglang_below(self, version: str) -> bool:
+        return version_key(self.sglang) < version_key(version)
 
     @property
     def where(self) -> str:
@@ -110,14 +97,6 @@ def check_user_input(problems: Problems, w: WorkerFacts, args: dict[str, Any], e
                 f"{w.args_var}[{flag!r}]",
                 f"--{flag} is computed from the inventory ({OWNED_FLAGS[flag]})",
                 "remove it from the args; change the inventory instead",
-            )
-        if flag in REMOVED_FLAGS:
-            problems.error(
-                "E-REMOVED-FLAG",
-                w.where,
-                f"{w.args_var}[{flag!r}]",
-                f"--{flag} was removed from SGLang",
-                f"use {REMOVED_FLAGS[flag]}",
             )
     for name in env:
         if name in OWNED_ENV:
@@ -203,12 +182,13 @@ def check_parallelism(problems: Problems, w: WorkerFacts, f: FlagView) -> Parall
             "set 'enable-dp-attention': true or remove enable-dp-lm-head (null)",
         )
     dense = _int_flag(problems, w, f, "moe-dense-tp-size")
-    if dense is not None and dense != 1:
+    allowed = (1,) if w.sglang_below(MOE_DENSE_TP_IS_TP_FROM) else (1, tp)
+    if dense is not None and dense not in allowed:
         problems.error(
             "E-MOE-DENSE-TP",
             w.where,
             f"{w.args_var}['moe-dense-tp-size']",
-            f"moe-dense-tp-size {dense}: SGLang accepts only 1 (or unset)",
+            f"moe-dense-tp-size {dense}: SGLang {w.sglang} accepts only {' or '.join(map(str, allowed))} (or unset)",
             "set it to 1 or null",
         )
     deepep = f.text("moe-a2a-backend") == "deepep"
@@ -390,30 +370,32 @@ def check_sizes(problems: Problems, w: WorkerFacts, f: FlagView, served: str) ->
 
 
 def check_env(problems: Problems, w: WorkerFacts, f: FlagView, env: dict[str, str]) -> None:
-    """Section 6.1: variables that do nothing, renamed ones, mooncake-only ones with another backend."""
-    for name, (why, fix) in NOOP_ENV.items():
-        if name in env and not (name.startswith("SGLANG_DISABLE") and "SGL_" + name[len("SGLANG_") :] in env):
-            problems.warn("W-ENV-NOOP", w.where, f"{w.env_var}[{name!r}]", f"{name} does nothing: {why}", fix)
-    for old, new in RENAMED_ENV.items():
-        if old in env:
-            problems.warn("W-ENV-RENAMED", w.where, f"{w.env_var}[{old!r}]", f"{old} is the old name of {new}", f"use {new}")
+    """Mooncake's own variables (MC_*) where nothing of Mooncake runs: neither the mooncake transfer
+    backend nor SGLang's Mooncake NVLink KV allocator (SGLANG_MOONCAKE_CUSTOM_MEM_POOL, which every
+    catalogued release reads whatever the backend: mem_cache/memory_pool.py, mem_cache/utils.py).
+    The engine catalogue checks the engines' own variables."""
     backend = f.text("disaggregation-transfer-backend") or "mooncake"
-    if backend != "mooncake":
+    pool = env.get("SGLANG_MOONCAKE_CUSTOM_MEM_POOL", "").lower() not in ("", "0", "false", "none")
+    if backend != "mooncake" and not pool:
         inert = [n for n in MOONCAKE_ONLY_ENV if n in env]
         if inert:
             problems.warn(
                 "W-ENV-MOONCAKE",
                 w.where,
                 w.env_var,
-                f"{', '.join(inert)} only act with the mooncake transfer backend; this worker uses {backend}",
-                "remove them (null) or switch disaggregation-transfer-backend to mooncake",
+                f"{', '.join(inert)} only act where Mooncake runs (the mooncake transfer backend or SGLANG_MOONCAKE_CUSTOM_MEM_POOL); "
+                f"this worker uses {backend} and no Mooncake allocator",
+                "remove them (null), or switch disaggregation-transfer-backend to mooncake",
             )
 
 
 def check_pairing(
     problems: Problems, prefill: list[tuple[WorkerFacts, FlagView, Parallelism]], decode: list[tuple[WorkerFacts, FlagView, Parallelism]]
 ) -> None:
-    """Rule 9: a decode with dp > 1 needs round-robin pairing on both sides."""
+    """Rule 9: before SGLang 0.5.8 a decode with dp > 1 needs round-robin pairing on both sides
+    (later releases route prefill by the bootstrap room and dropped the flag)."""
+    decode = [(w, f, par) for w, f, par in decode if w.sglang_below(ROUND_ROBIN_REQUIRED_BELOW)]
+    prefill = [(w, f, par) for w, f, par in prefill if w.sglang_below(ROUND_ROBIN_REQUIRED_BELOW)]
     if not any(par.dp > 1 for _facts, _flags, par in decode):
         return
     for w, f, par in decode:
@@ -422,7 +404,7 @@ def check_pairing(
                 "E-ROUND-ROBIN-DECODE",
                 w.where,
                 f"{w.args_var}['prefill-round-robin-balance']",
-                f"a decode with dp-size {par.dp} requires --prefill-round-robin-balance (SGLang asserts it)",
+                f"a decode with dp-size {par.dp} requires --prefill-round-robin-balance (SGLang {w.sglang} asserts it)",
                 "set 'prefill-round-robin-balance': true",
             )
     for w, f, _par in prefill:

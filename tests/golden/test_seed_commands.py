@@ -1,7 +1,9 @@
 """The example inventory reproduces the seed's commands: every flag, value and env var.
 
-The expected commands are parsed from the seed document itself
-(../shared/seeds/001_80a4810b5c225469.txt), not copied into this test.
+The expected commands are parsed from the seed document itself (a verbatim copy in
+tests/fixtures/seeds/, see its README), not copied into this test. The seed-exact recipe
+dsr1-fp8-wideep is pinned to the seed's engine (Dynamo 0.6.1 / SGLang 0.5.3.post2), under
+which tests/contract parses these commands with the real parsers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import yaml
 from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT.parent / "shared" / "seeds" / "001_80a4810b5c225469.txt"
+SEED = ROOT / "tests" / "fixtures" / "seeds" / "001_80a4810b5c225469.txt"
 INVENTORY = ROOT / "inventories" / "gb200"
 
 
@@ -55,6 +57,8 @@ def _example_inventory() -> tuple[dict[str, list[str]], dict[str, dict[str, Any]
         return groups[name]
 
     walk("all", data["all"])
+    for host_vars in hostvars.values():
+        host_vars["gb200_recipe"] = "dsr1-fp8-wideep"  # the seed's recipe; the inventory's default is today's
     return groups, hostvars
 
 
@@ -98,7 +102,7 @@ def test_seed_container_options(plan: dict[str, Any]) -> None:
         assert spec["ulimits"] == ["memlock:-1:-1", "stack:67108864:67108864", "nofile:65536:65536"]
         assert spec["capabilities"] == ["SYS_PTRACE"]
         assert spec["volumes"][0] == "/models/deepseek-ai/DeepSeek-R1:/model/:ro"
-        assert spec["image"] == "dynamo-wideep-gb200:latest"
+        assert spec["image"] == "dynamo-wideep-gb200:0.6.1"  # the seed's `build.sh --tag`, at the Dynamo it holds
         assert spec["working_dir"] == "/sgl-workspace/dynamo/examples/backends/sglang"
 
 
@@ -113,11 +117,14 @@ def test_seed_frontend(plan: dict[str, Any]) -> None:
 
 
 def test_seed_warnings_are_the_known_noops(plan: dict[str, Any]) -> None:
-    """The seed sets variables that do nothing; the plan says which, once per worker."""
-    found = {(w["code"], w["where"]) for w in plan["warnings"]}
+    """The seed sets variables that do nothing under its own engine; the plan says which."""
+    found = {(w["code"], w["where"], w["variable"]) for w in plan["warnings"]}
     assert found == {
-        ("W-ENV-NOOP", "group prefill_0"),  # SGLANG_DISABLE_TP_MEMORY_INBALANCE_CHECK
-        ("W-ENV-NOOP", "group decode_0"),  # SGLANG_HACK_SEQ_BOOTSTRAP_ROOM
-        ("W-ENV-MOONCAKE", "group prefill_0"),
-        ("W-ENV-MOONCAKE", "group decode_0"),
+        # SGLang 0.5.3.post2 declares it in environ.py but reads only the SGL_ name.
+        ("W-ENV-NOOP", "recipe dsr1-fp8-wideep (prefill)", "env.SGLANG_DISABLE_TP_MEMORY_INBALANCE_CHECK"),
+        ("W-ENV-NOOP", "recipe dsr1-fp8-wideep (decode)", "env.SGLANG_HACK_SEQ_BOOTSTRAP_ROOM"),
+        # MC_* act only where Mooncake runs; the decode's SGLANG_MOONCAKE_CUSTOM_MEM_POOL runs its allocator.
+        ("W-ENV-MOONCAKE", "group prefill_0", "gb200_prefill_env"),
     }
+    noop = next(w for w in plan["warnings"] if w["variable"] == "env.SGLANG_DISABLE_TP_MEMORY_INBALANCE_CHECK")
+    assert "use SGL_DISABLE_TP_MEMORY_INBALANCE_CHECK: '1'" in noop["fix"]

@@ -75,7 +75,7 @@ def test_every_worker_gets_control_plane_env() -> None:
 
 
 def test_user_args_override_in_place_append_and_remove() -> None:
-    groups, hostvars = build()
+    groups, hostvars = build(gb200_recipe="dsr1-fp8-wideep")
     set_var(
         hostvars, groups["prefill_0"], "gb200_prefill_args", {"mem-fraction-static": 0.75, "log-level": None, "cuda-graph-bs": [1, 2, 4], "enable-eplb": True}
     )
@@ -89,7 +89,7 @@ def test_user_args_override_in_place_append_and_remove() -> None:
 
 
 def test_per_worker_group_vars_tune_one_worker() -> None:
-    groups, hostvars = build(prefill=(2, 2))
+    groups, hostvars = build(prefill=(2, 2), gb200_recipe="dsr1-fp8-wideep")
     set_var(hostvars, groups["prefill_1"], "gb200_prefill_args", {"chunked-prefill-size": 65536})
     plan = build_plan(groups, hostvars)
     assert _flag(plan["hosts"]["p1-0"]["argv"], "chunked-prefill-size") == "65536"

@@ -55,6 +55,8 @@ def _not_a_child(g: Groups, h: HostVars) -> None:
     g["prefill_9"] = ["y"]
 
 
+SEED = {"gb200_recipe": "dsr1-fp8-wideep"}  # the seed's engine (SGLang 0.5.3.post2), where some rules still hold
+
 ERRORS: list[tuple[str, dict[str, Any], Mutation | None, str, str, str]] = [
     # id, build kwargs, mutation, code, where contains, variable contains
     ("no trays", {}, lambda g, _h: g.update(gb200=[]), "E-NO-TRAYS", "group gb200", "inventory"),
@@ -103,7 +105,7 @@ ERRORS: list[tuple[str, dict[str, Any], Mutation | None, str, str, str]] = [
     ("owned flag node-rank", {}, prefill_args(node_rank=1), "E-OWNED-FLAG", "group prefill_0", "node-rank"),
     ("owned flag dist-init-addr", {}, decode_args(dist_init_addr="1.2.3.4:1"), "E-OWNED-FLAG", "group decode_0", "dist-init-addr"),
     ("owned env", {}, decode_env(ETCD_ENDPOINTS="http://x:2379"), "E-OWNED-ENV", "group decode_0", "ETCD_ENDPOINTS"),
-    ("removed flag", {}, prefill_args(enable_deepep_moe=True), "E-REMOVED-FLAG", "group prefill_0", "enable-deepep-moe"),
+    ("removed flag", {}, prefill_args(enable_deepep_moe=True), "E-ENGINE-UNKNOWN-FLAG", "group prefill_0", "enable-deepep-moe"),
     ("tp not multiple of nodes", {}, prefill_args(tp_size=5, dp_size=5), "E-TP-NODES", "group prefill_0", "tp-size"),
     ("tp over the gpus", {}, prefill_args(tp_size=16, dp_size=16), "E-TP-GPUS", "group prefill_0", "tp-size"),
     ("tp not an int", {}, prefill_args(tp_size="eight"), "E-BAD-FLAG-VALUE", "group prefill_0", "tp-size"),
@@ -125,7 +127,7 @@ ERRORS: list[tuple[str, dict[str, Any], Mutation | None, str, str, str]] = [
     (
         "eplb without ep",
         {"prefill": (1,)},
-        prefill_args(moe_a2a_backend=None, enable_eplb=True, ep_num_redundant_experts=None),
+        prefill_args(moe_a2a_backend=None, enable_eplb=True, ep_num_redundant_experts=None, ep_size=None),
         "E-EPLB-EP",
         "group prefill_0",
         "enable-eplb",
@@ -146,8 +148,9 @@ ERRORS: list[tuple[str, dict[str, Any], Mutation | None, str, str, str]] = [
         "group decode_0",
         "SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK",
     ),
-    ("decode without round robin", {}, decode_args(prefill_round_robin_balance=None), "E-ROUND-ROBIN-DECODE", "group decode_0", "prefill-round-robin-balance"),
-    ("prefill without round robin", {}, prefill_args(load_balance_method="shortest_queue"), "E-ROUND-ROBIN-PREFILL", "group prefill_0", "load-balance-method"),
+    # Keyed on the release: only SGLang < 0.5.8 (the seed's engine) asserts the pairing.
+    ("decode without round robin", SEED, decode_args(prefill_round_robin_balance=None), "E-ROUND-ROBIN-DECODE", "group decode_0", "prefill-round-robin"),
+    ("prefill without round robin", SEED, prefill_args(load_balance_method="total_requests"), "E-ROUND-ROBIN-PREFILL", "group prefill_0", "load-balance"),
     (
         "cutlass runner with fp8",
         {},
@@ -224,11 +227,14 @@ def test_all_problems_are_reported_together() -> None:
 
 
 WARNINGS: list[tuple[str, dict[str, Any], Mutation | None, str, str]] = [
-    ("idle gpus", {}, prefill_args(tp_size=4, dp_size=4), "W-IDLE-GPUS", "group prefill_0"),
-    ("graph bs over tokens", {}, decode_args(cuda_graph_max_bs=1024), "W-GRAPH-BS-TOKENS", "group decode_0"),
-    ("normal deepep on decode", {}, decode_args(deepep_mode="normal", cuda_graph_max_bs=None), "W-DEEPEP-NORMAL-DECODE", "group decode_0"),
+    ("idle gpus", {}, prefill_args(tp_size=4, dp_size=4, ep_size=4), "W-IDLE-GPUS", "group prefill_0"),
+    ("graph bs over tokens", {}, decode_args(cuda_graph_max_bs_decode=1024), "W-GRAPH-BS-TOKENS", "group decode_0"),
+    ("graph bs over tokens, seed era", {"gb200_recipe": "dsr1-fp8-wideep"}, decode_args(cuda_graph_max_bs=1024), "W-GRAPH-BS-TOKENS", "group decode_0"),
+    ("normal deepep on decode", {}, decode_args(deepep_mode="normal", cuda_graph_max_bs_decode=None), "W-DEEPEP-NORMAL-DECODE", "group decode_0"),
     ("total tokens below context", {}, prefill_args(max_total_tokens=1024), "W-TOTAL-TOKENS", "group prefill_0"),
-    ("renamed env", {}, decode_env(SGLANG_CUTEDSL_MOE_NVFP4_DISPATCH="1"), "W-ENV-RENAMED", "group decode_0"),
+    # SGLang 0.5.9 (dsr1-nvfp4-wideep's engine) forwards the old name with a warning; 0.5.21 dropped it.
+    ("renamed env", {"gb200_recipe": "dsr1-nvfp4-wideep"}, decode_env(SGLANG_CUTEDSL_MOE_NVFP4_DISPATCH="1"), "W-ENV-RENAMED", "group decode_0"),
+    ("env never read", {}, decode_env(SGLANG_CUTEDSL_MOE_NVFP4_DISPATCH="1"), "W-ENV-NOOP", "group decode_0"),
     ("cutedsl experts per gpu", {"gb200_recipe": "dsr1-nvfp4-wideep"}, None, "W-CUTEDSL-EXPERTS", "group decode_0"),
 ]
 
@@ -246,7 +252,7 @@ def test_each_warning_and_its_silencing(build_kwargs: dict[str, Any], mutate: Mu
 
 
 def test_the_working_env_name_does_not_warn() -> None:
-    groups, hostvars = build()
+    groups, hostvars = build(gb200_recipe="dsr1-fp8-wideep")
     set_var(hostvars, groups["prefill_0"], "gb200_prefill_env", {"SGL_DISABLE_TP_MEMORY_INBALANCE_CHECK": "1"})
     plan = build_plan(groups, hostvars)
     assert not any(w["code"] == "W-ENV-NOOP" and w["where"] == "group prefill_0" for w in plan["warnings"])
