@@ -29,7 +29,7 @@ _CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # host; "worker" values must agree within a worker group (set them in group_vars/<worker>
 # to tune one worker); "host" values are per tray.
 DEFAULTS: dict[str, tuple[Any, str]] = {
-    "gb200_recipe": ("dsr1-fp8-wideep", "global"),
+    "gb200_recipe": ("dsr1-fp8", "global"),
     "gb200_engine": ("sglang", "global"),
     "gb200_gpus_per_node": (4, "global"),
     "gb200_frontend_port": (8000, "global"),
@@ -55,12 +55,23 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "gb200_mocker_model_path": (None, "global"),
     "gb200_mocker_args": ({}, "global"),
     "gb200_silence_warnings": ([], "global"),
+    "gb200_secret_env": ({}, "global"),
     "gb200_prefill_args": ({}, "worker"),
     "gb200_decode_args": ({}, "worker"),
     "gb200_prefill_env": ({}, "worker"),
     "gb200_decode_env": ({}, "worker"),
     "gb200_node_ip": (None, "host"),
 }
+# Variables of the collection's playbooks that the plan does not read: known, so that the
+# typo check (E-UNKNOWN-VARIABLE) accepts them.
+PLAYBOOK_VARIABLES = {
+    "gb200_render_dir": "render's output directory (playbooks/render.yml)",
+    "gb200_provision_serial": "trays changed at once by provision (playbooks/provision.yml)",
+    "gb200_provision_skip": "provisioning roles not to run (playbooks/provision.yml)",
+    "gb200_plan": "the plan fact itself (set by the plan role)",
+}
+# Secret worker environment: the plan reads only the names; values go to a root-only env file.
+SECRET_ENV_VARIABLE = "gb200_secret_env"
 ENGINES = ("sglang", "mocker")
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 
@@ -80,6 +91,35 @@ class Topology:
 
     def workers_of(self, role: str) -> list[Worker]:
         return [w for w in self.workers if w.role == role]
+
+
+def plan_inputs(groups: Mapping[str, Any], hostvars: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Plain (groups, hostvars) for build_plan from Ansible's: every gb200_* variable (templated
+    once), ansible_host, and the facts only where addresses come from them. Of gb200_secret_env
+    only the names are taken: a secret value never enters the plan."""
+    plain_groups = {name: list(hosts) for name, hosts in groups.items()}
+    relevant = set(plain_groups.get(ALL_GROUP, [])) | set(plain_groups.get(HEAD_GROUP, []))
+    relevant |= {h for g, hs in plain_groups.items() if g.startswith(ROLE_GROUPS) for h in hs}
+    out: dict[str, dict[str, Any]] = {}
+    for host in relevant:
+        if host not in hostvars:
+            continue
+        source = hostvars[host]
+        values: dict[str, Any] = {}
+        for key in source:
+            if not isinstance(key, str) or not key.startswith("gb200_") or key == "gb200_plan":
+                continue
+            if key == SECRET_ENV_VARIABLE:
+                secret = source[key]
+                values[key] = dict.fromkeys(secret) if isinstance(secret, Mapping) else secret
+            else:
+                values[key] = source[key]
+        if "ansible_host" in source:
+            values["ansible_host"] = source["ansible_host"]
+        if values.get("gb200_head_interface") and "ansible_facts" in source:
+            values["ansible_facts"] = source["ansible_facts"]
+        out[host] = values
+    return plain_groups, out
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -6,6 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Every warning the plan can give, the codes gb200_silence_warnings accepts.
+PLAN_WARNINGS = {
+    "W-IDLE-GPUS": "tp-size leaves some of a worker's GPUs idle",
+    "W-DEEPEP-NORMAL-DECODE": "DeepEP normal mode on a decode worker (no CUDA graphs)",
+    "W-GRAPH-BS-TOKENS": "decode CUDA-graph batch above the DeepEP dispatch tokens",
+    "W-CUTEDSL-EXPERTS": "CuteDSL MoE runner with 8 or more experts per GPU",
+    "W-TOTAL-TOKENS": "max-total-tokens below context-length",
+    "W-ENV-NOOP": "an engine environment variable the pinned version never reads",
+    "W-ENV-RENAMED": "an environment variable the pinned version renamed or deprecated",
+    "W-ENV-MOONCAKE": "mooncake-only variables with another KV transfer backend",
+    "W-ENGINE-DEPRECATED-FLAG": "a flag the pinned engine version calls deprecated",
+}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -43,6 +56,8 @@ class Problems:
         self._add(Problem("error", code, where, variable, message, fix))
 
     def warn(self, code: str, where: str, variable: str, message: str, fix: str) -> None:
+        if code not in PLAN_WARNINGS:
+            raise ValueError(f"warning code {code} is not registered in PLAN_WARNINGS")
         if code not in self.silenced:
             self._add(Problem("warning", code, where, variable, message, fix))
 
@@ -67,3 +82,16 @@ class PlanError(Exception):
         lines = [f"the gb200 plan found {len(problems)} problem(s); nothing was changed:"]
         lines += [f"  {i}. {p.render()}" for i, p in enumerate(problems, 1)]
         super().__init__("\n".join(lines))
+
+
+def group_warnings(warnings: list[dict[str, str]]) -> list[str]:
+    """One line per distinct warning; the same warning on many workers is said once, naming them."""
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
+    for warning in warnings:
+        key = (warning["code"], warning["variable"], warning["message"], warning["fix"])
+        grouped.setdefault(key, []).append(warning["where"])
+    lines = []
+    for (code, variable, message, fix), wheres in grouped.items():
+        where = wheres[0] if len(wheres) == 1 else f"{len(wheres)} groups ({', '.join(w.split()[-1] for w in wheres[:4])}{', ...' if len(wheres) > 4 else ''})"
+        lines.append(f"[{code}] {where}: {variable}: {message}. Fix: {fix} (silence: add {code} to gb200_silence_warnings)")
+    return lines

@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._inventory import DEFAULTS, ENGINES, RESTART_POLICIES, Topology, check_container_name, host_value
-from ._problems import Problems
+from ._inventory import DEFAULTS, ENGINES, PLAYBOOK_VARIABLES, RESTART_POLICIES, Topology, check_container_name, host_value
+from ._problems import PLAN_WARNINGS, Problems
 from ._recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_recipe
 
 _SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
@@ -46,6 +47,7 @@ class Settings:
     mocker_model_path: str
     mocker_args: dict[str, Any]
     silenced: frozenset[str]
+    secret_env: tuple[str, ...]  # names only; the values never enter the plan
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str
             "E-BAD-TYPE",
             where,
             name,
-            f"{value!r} is not a mapping of NAME -> value",
+            f"a {type(value).__name__} is not a mapping of NAME -> value",  # the value itself may hold a credential
             f"write {name} as a YAML mapping, e.g. {{'NCCL_DEBUG': 'INFO'}}",
         )
         return {}
@@ -171,6 +173,15 @@ def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str
                 f"{name}[{env_name!r}]",
                 "not a valid environment variable name",
                 "use letters, digits and '_', not starting with a digit",
+            )
+        elif is_secret_name(env_name) and env_value is not None:
+            problems.error(
+                "E-SECRET-IN-ENV",
+                where,
+                f"{name}[{env_name!r}]",
+                f"{env_name} looks like a credential: as plain environment its value would be written into plan.json, "
+                "the launch scripts, Ansible's output and `docker inspect`",
+                f"move it to gb200_secret_env ({{{env_name}: '{{{{ vault_... }}}}'}}): the trays get it through a root-only env file",
             )
         elif isinstance(env_value, bool):
             problems.error(
@@ -193,6 +204,36 @@ def check_env(problems: Problems, name: str, value: Any, where: str) -> dict[str
     return out
 
 
+# A name like these in plain environment is a credential about to be written into plan.json,
+# launch scripts and `docker inspect`; it belongs in gb200_secret_env.
+# Whole name segments, so that SGLANG_..._DISPATCH_TOKENS_PER_RANK is not taken for one.
+_SECRET_NAME_RE = re.compile(r"(^|_)(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME_RE.search(name))
+
+
+def check_unknown_variables(problems: Problems, hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]]) -> None:
+    """A gb200_* variable the collection does not know is a typo that would silently do nothing."""
+    known = set(DEFAULTS) | set(PLAYBOOK_VARIABLES)
+    where_set: dict[str, list[str]] = {}
+    for host in hosts:
+        for name in hostvars.get(host, {}):
+            if name.startswith("gb200_") and name not in known:
+                where_set.setdefault(name, []).append(host)
+    for name, on in sorted(where_set.items()):
+        close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.75)
+        problems.error(
+            "E-UNKNOWN-VARIABLE",
+            _where_all(on),
+            name,
+            "no such variable: wideep.gb200 would ignore it",
+            (f"did you mean {' or '.join(close)}?" if close else "remove it")
+            + " (the variables are listed in roles/plan/meta/argument_specs.yml and the README)",
+        )
+
+
 def read_settings(
     topology: Topology,
     trays: Sequence[str],
@@ -201,6 +242,7 @@ def read_settings(
 ) -> Settings | None:
     everyone = list(dict.fromkeys(([topology.head] if topology.head else []) + list(trays)))
     where = "inventory"
+    check_unknown_variables(problems, everyone, hostvars)
     values = {
         name: agreed_value(name, everyone, hostvars, problems, "groups gb200 and dynamo_head", "all trays")
         for name, (_default, scope) in DEFAULTS.items()
@@ -280,6 +322,17 @@ def read_settings(
             )
     capabilities = _str_list(problems, "gb200_container_capabilities", values["gb200_container_capabilities"], where)
     silenced = _str_list(problems, "gb200_silence_warnings", values["gb200_silence_warnings"], where)
+    for code in silenced:
+        if code not in PLAN_WARNINGS:
+            close = difflib.get_close_matches(code, sorted(PLAN_WARNINGS), n=1, cutoff=0.6)
+            problems.error(
+                "E-UNKNOWN-WARNING-CODE",
+                where,
+                "gb200_silence_warnings",
+                f"{code!r} is not a warning code of the plan",
+                (f"did you mean {close[0]}? " if close else "") + "the codes are: " + ", ".join(sorted(PLAN_WARNINGS)),
+            )
+    secret_env = _secret_names(problems, values["gb200_secret_env"], where)
     gpus = strings["gb200_container_gpus"]
     if gpus is not None and not _GPUS_RE.match(gpus):
         problems.error(
@@ -324,7 +377,25 @@ def read_settings(
         mocker_model_path=strings["gb200_mocker_model_path"] or served,
         mocker_args=mocker_args,
         silenced=frozenset(silenced),
+        secret_env=secret_env,
     )
+
+
+def _secret_names(problems: Problems, value: Any, where: str) -> tuple[str, ...]:
+    name = "gb200_secret_env"
+    if not isinstance(value, Mapping):
+        problems.error(
+            "E-BAD-TYPE",
+            where,
+            name,
+            f"a {type(value).__name__} is not a mapping of NAME -> secret value",
+            "write it as a mapping, e.g. {HF_TOKEN: '{{ vault_hf_token }}'}",
+        )
+        return ()
+    bad = [n for n in value if not isinstance(n, str) or not ENV_NAME_RE.match(n)]
+    for item in bad:
+        problems.error("E-BAD-ENV-NAME", where, f"{name}[{item!r}]", "not a valid environment variable name", "use letters, digits and '_'")
+    return tuple(sorted(n for n in value if n not in bad))
 
 
 def read_worker_settings(

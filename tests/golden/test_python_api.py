@@ -13,7 +13,7 @@ from wideep_gb200 import Progress, run  # noqa: E402
 
 def test_validate_example_inventory_streams_progress_and_succeeds() -> None:
     seen: list[Progress] = []
-    result = run("validate", [ROOT / "inventories" / "gb200"], on_progress=seen.append)
+    result = run("validate", [ROOT / "inventories" / "gb200"], {"gb200_recipe": "dsr1-fp8-wideep"}, on_progress=seen.append)
     assert result.ok, result.failures
     assert not result.changed
     assert set(result.stats) >= {"gb200-head"}
@@ -29,12 +29,13 @@ def test_invalid_input_returns_every_plan_problem(tmp_path: Path) -> None:
     )
     assert not result.ok
     codes = {p.code for p in result.plan_problems}
-    assert {"E-TP-NODES", "E-EXPERTS-EP", "E-OWNED-FLAG"} <= codes
+    assert {"E-TP-NODES", "E-DEEPEP-EP", "E-OWNED-FLAG"} <= codes
     assert all(p.fix for p in result.plan_problems)
     assert not (tmp_path / "out").exists()
 
 
-def test_argument_specs_refuse_bad_types_before_the_plan(tmp_path: Path) -> None:
+def test_a_bad_value_is_refused_by_the_plan_with_its_fix(tmp_path: Path) -> None:
     result = run("render", [ROOT / "inventories" / "gb200"], {"gb200_render_dir": str(tmp_path / "out"), "gb200_engine": "vllm"})
     assert not result.ok
-    assert "gb200_engine must be one of: sglang, mocker, got: vllm" in result.failures[0].message
+    assert "[E-BAD-ENGINE] inventory: gb200_engine: 'vllm' is not an engine. Fix: use one of: sglang, mocker" in result.failures[0].message
+    assert not (tmp_path / "out").exists()
