@@ -117,10 +117,24 @@ clean: ## Remove build output and caches (keeps .venv)
 # and mark such pytest tests with @pytest.mark.cluster (`make unit` skips them).
 # ---------------------------------------------------------------------------
 
-.PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights
+.PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights contract catalogue
 
-# The emulated-cluster tests, then each provisioning role's scenario, end `make test`.
-TEST_EXTRA += cluster-test role-tests
+# The real engine parsers, then the emulated-cluster tests, then each provisioning role's
+# scenario, end `make test`.
+TEST_EXTRA += contract cluster-test role-tests
+
+# The engine contract (engines/, scripts/engines.py): every recipe parsed by the real SGLang and
+# Dynamo parsers of the versions it pins, and the committed catalogue compared with what the
+# released packages give. One venv per (Dynamo, SGLang) pair, built once per machine under
+# ~/.cache/wideep-gb200/engines (WIDEEP_ENGINE_CACHE), plus a shared torch base (~6 GB in all).
+contract: venv pythonpath ## Real SGLang/Dynamo parsers on every recipe (tests/contract; venvs cached per machine)
+	python scripts/engines.py venv
+	@rc=0; "$(BIN)/pytest" -m contract --durations=5 $(PYTEST_ARGS) tests/contract || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "make contract: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; fi; \
+	exit $$rc
+
+catalogue: venv ## Regenerate engines/catalogue/*.json from the released SGLang/Dynamo packages
+	python scripts/engines.py catalogue
 
 # The emulated GB200 cluster (emulated/cluster.py): Docker-in-Docker trays on a Docker
 # network the project creates. Topology: make demo PREFILL_NODES=2 DECODE_NODES=2 ...

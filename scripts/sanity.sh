@@ -84,6 +84,9 @@ mkdir -p "${DEST}"
 
 # 1. Copy the files git would ship (skipping ones deleted in the work tree).
 while IFS= read -r -d '' f; do
+    # collections/ is the checkout's own link to itself (ansible.cfg finds the collection
+    # through it); it is not collection content and ansible-test would walk into it.
+    [[ "${f}" == collections/* ]] && continue
     if [[ -e "${COLL}/${f}" || -L "${COLL}/${f}" ]]; then
         printf '%s\0' "${f}"
     fi
