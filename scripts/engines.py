@@ -221,7 +221,7 @@ def cmd_discover(pair: str) -> int:
         _link_base(venv, base)
         _pip(venv, "--no-deps", *seeds)
         py = str(venv / "bin" / "python")
-        for _ in range(120):
+        for _attempt in range(120):
             proc = subprocess.run([py, "-c", "import dynamo.sglang.args"], capture_output=True, text=True, check=False)
             if proc.returncode == 0:
                 break

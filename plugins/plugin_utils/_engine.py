@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.version import InvalidVersion, Version
 
 from ._problems import Problems
 
@@ -33,11 +33,20 @@ ENGINES_DIR = Path(__file__).resolve().parents[2] / "engines"
 ENGINE_ENV_PREFIXES = ("SGLANG_", "SGL_", "DYN_")
 
 
-def version_key(text: str) -> Version:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return Version("0")
+_VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*)(?:(a|b|rc)(\d+))?(?:\.post(\d+))?$")
+
+
+def version_key(text: str) -> tuple[tuple[int, ...], int, int]:
+    """Order release versions as PEP 440 does for the forms engines use: 0.5.3 < 0.5.3.post2 <
+    0.5.9 < 0.5.21, and 0.5.0rc2 < 0.5.0 (no `packaging` on the controller's import path)."""
+    match = _VERSION_RE.match(text)
+    if not match:
+        return ((0,), 0, 0)
+    release = tuple(int(part) for part in match.group(1).split("."))
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]
+    pre = -1 if match.group(2) else 0
+    return (release, pre, int(match.group(4) or 0))
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def rendered_argvs(recipe: str) -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize(("recipe", "engine_pair", "pinned"), _recipe_pairs(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("recipe", "engine_pair", "pinned"), _recipe_pairs(), ids=str)
 def test_every_rendered_worker_command_parses(recipe: str, engine_pair: str, pinned: bool, model_dir: Path) -> None:
     argvs = rendered_argvs(recipe)
     result = probe(engine_pair, argvs, model_dir)
@@ -122,7 +122,7 @@ def _cases(contract: Contract) -> dict[str, tuple[list[str], bool]]:
     return cases
 
 
-@pytest.mark.parametrize(("dynamo", "sglang"), _pinned_pairs(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("dynamo", "sglang"), _pinned_pairs(), ids=str)
 def test_catalogue_and_real_parser_agree_option_by_option(dynamo: str, sglang: str, model_dir: Path) -> None:
     contract = load_contract(dynamo, sglang)
     assert contract is not None
@@ -131,10 +131,10 @@ def test_catalogue_and_real_parser_agree_option_by_option(dynamo: str, sglang: s
     for name, (argv, accepts) in cases.items():
         errors = _catalogue_errors(contract, argv)
         assert (not errors) == accepts, f"{name}: catalogue check gave {errors}"
-    result = probe(pair(dynamo, sglang), {n: argv for n, (argv, _) in cases.items()}, model_dir)
+    result = probe(pair(dynamo, sglang), {n: case[0] for n, case in cases.items()}, model_dir)
     disagree = {
         name: result["parsed"][name]["error"]
-        for name, (_argv, accepts) in cases.items()
+        for name, (_unused, accepts) in cases.items()
         if result["parsed"][name]["ok"] != accepts
     }
     assert not disagree, f"the catalogue and SGLang {sglang} / Dynamo {dynamo} disagree on {len(disagree)} of {len(cases)} cases: {disagree}"
