@@ -34,7 +34,7 @@ from ._settings import Settings, read_settings, read_worker_settings
 PLAN_VERSION = 1
 LABEL = "wideep.gb200"
 # With --enable-dp-attention SGLang binds dist-init port + 1..5 for its ZMQ sockets
-# (PortArgs.init_new; research section 5).
+# (PortArgs.init_new; docs/gb200-facts.md §4).
 DP_ATTENTION_ZMQ_PORTS = 5
 # Secret environment (gb200_secret_env) reaches a container through a root-only file here.
 SECRETS_DIR = "/etc/wideep/secrets"

@@ -2,7 +2,8 @@
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """Rules that SGLang, Dynamo or the hardware enforce late (or by hanging), checked up front.
 
-Sources: research/gb200-platform-and-flags.md section 6.2 (numbered "rule N" below) and 6.1.
+Sources: docs/gb200-facts.md §5 (numbered "rule N" below) and §6; rules that hold only for some
+releases are keyed on the pinned version (docs/engine-contract.md).
 """
 
 from __future__ import annotations

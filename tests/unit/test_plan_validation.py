@@ -260,7 +260,7 @@ def test_the_working_env_name_does_not_warn() -> None:
 
 @pytest.mark.parametrize("trays", [1, 2, 3, 4, 6, 8, 9, 12, 18, 24, 36, 72])
 def test_expert_divisibility_matches_the_table(trays: int) -> None:
-    """288 physical experts (256 + 32 redundant): EP = 4 x trays must divide 288 (research 6.2 rule 6)."""
+    """288 physical experts (256 + 32 redundant): EP = 4 x trays must divide 288 (docs/gb200-facts.md §5 rule 6)."""
     groups, hostvars = build(decode=(trays,))
     if 288 % (4 * trays) == 0:
         build_plan(groups, hostvars)
