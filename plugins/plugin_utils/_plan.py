@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
 
 from ._engine import Contract, Origin, catalogue_file, load_contract
 from ._engine import check_env as check_engine_env
@@ -40,6 +41,109 @@ DP_ATTENTION_ZMQ_PORTS = 5
 SECRETS_DIR = "/etc/wideep/secrets"
 
 
+# ---------------------------------------------------------------- the plan's output
+# Plain dicts (the plan becomes an Ansible fact and plan.json), typed for the code that builds them.
+
+
+class PortUse(TypedDict):
+    port: int
+    use: str
+    variable: str
+
+
+class ContainerSpec(TypedDict):
+    """Keys are community.docker.docker_container options, plus kind, ports, secret_env, env_file."""
+
+    name: str
+    kind: str
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    working_dir: str | None
+    network_mode: str
+    ipc_mode: str | None
+    shm_size: str | None
+    ulimits: list[str]
+    capabilities: list[str]
+    gpus: str | None
+    device_requests: list[dict[str, Any]]
+    volumes: list[str]
+    restart_policy: str
+    ports: list[PortUse]
+    secret_env: list[str]
+    env_file: str | None
+    labels: NotRequired[dict[str, str]]
+
+
+class HostPlan(TypedDict):
+    address: str | None
+    groups: list[str]
+    worker: str | None
+    role: str | None
+    node_rank: int | None
+    nnodes: int | None
+    launch: bool
+    argv: list[str] | None
+    env: dict[str, str] | None
+    containers: list[ContainerSpec]
+    ports: NotRequired[list[PortUse]]
+    engine: NotRequired[dict[str, str]]
+    note: NotRequired[str]
+
+
+class WorkerPlan(TypedDict):
+    name: str
+    role: str
+    hosts: list[str]
+    head: str
+    head_ip: str
+    nnodes: int
+    gpus: int
+    tp_size: int
+    dp_size: int
+    ep_size: int
+    dist_init_addr: str
+    bootstrap_port: int
+    launch_hosts: list[str]
+
+
+class ControlPlane(TypedDict):
+    host: str
+    address: str
+    etcd_endpoints: str
+    nats_server: str
+    etcd_port: int
+    nats_port: int
+    nats_monitor_port: int
+    etcd_health_url: str
+    nats_health_url: str
+
+
+class Frontend(TypedDict):
+    host: str
+    address: str
+    port: int
+    url: str
+
+
+class PlanDict(TypedDict):
+    version: int
+    recipe: dict[str, str]
+    engine: str
+    engine_versions: dict[str, str]
+    served_model_name: str
+    image: str
+    gpus_per_node: int
+    model: dict[str, Any]
+    hardware: dict[str, Any]
+    control_plane: ControlPlane | dict[str, Any]
+    frontend: Frontend | dict[str, Any]
+    workers: list[WorkerPlan]
+    expected_instances: dict[str, int]
+    hosts: dict[str, HostPlan]
+    warnings: list[dict[str, str]]
+
+
 def _url_host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
@@ -65,18 +169,18 @@ def _container(
     command: list[str],
     env: dict[str, str],
     labels: dict[str, str],
-    ports: list[dict[str, Any]],
+    ports: list[PortUse],
     working_dir: str | None = None,
     gpus: bool = False,
     volumes: Sequence[str] = (),
     tuned: bool = False,
     secret_env: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> ContainerSpec:
     """A container spec whose keys are community.docker.docker_container options.
 
     secret_env holds names only: their values never enter the plan; the containers role writes
     them to env_file (root only) and hands them to Docker with no_log."""
-    spec: dict[str, Any] = {
+    spec: ContainerSpec = {
         "name": name,
         "kind": kind,
         "image": image,
@@ -129,7 +233,7 @@ def _mocker_argv(settings: Settings, role: str, par: Parallelism, bootstrap_port
     return ["python3", "-m", "dynamo.mocker", *to_argv(flags)]
 
 
-def _head_containers(settings: Settings, head_ip: str) -> list[dict[str, Any]]:
+def _head_containers(settings: Settings, head_ip: str) -> list[ContainerSpec]:
     prefix, host = settings.container_prefix, _url_host(head_ip)
     cp_env = {"ETCD_ENDPOINTS": f"http://{host}:{settings.etcd_port}", "NATS_SERVER": f"nats://{host}:{settings.nats_port}"}
     etcd = _container(
@@ -190,11 +294,7 @@ def _head_containers(settings: Settings, head_ip: str) -> list[dict[str, Any]]:
     return [etcd, nats, frontend]
 
 
-def _port_table(host_specs: dict[str, Any]) -> None:
-    host_specs["ports"] = [p for c in host_specs["containers"] for p in c["ports"]] + host_specs.pop("_extra_ports", [])
-
-
-def _check_ports(problems: Problems, hosts: dict[str, dict[str, Any]]) -> None:
+def _check_ports(problems: Problems, hosts: Mapping[str, HostPlan]) -> None:
     for host, spec in hosts.items():
         seen: dict[int, str] = {}
         for entry in spec["ports"]:
@@ -211,75 +311,35 @@ def _check_ports(problems: Problems, hosts: dict[str, dict[str, Any]]) -> None:
             seen.setdefault(port, use)
 
 
-def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+# ---------------------------------------------------------------- the pipeline
+# topology -> settings -> engine contract -> control plane -> workers (checked, then their
+# per-rank argv and containers) -> per-host plans -> port check. Each step returns what it
+# makes; nothing writes into what an earlier step made.
+
+
+def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mapping[str, Any]]) -> PlanDict:
     """The whole deployment's plan; raises PlanError with every error found."""
     problems = Problems()
-    topology: Topology = read_topology(groups, hostvars, problems)
+    topology = read_topology(groups, hostvars, problems)
     trays = list(groups.get(ALL_GROUP, []))
     settings = read_settings(topology, trays, hostvars, problems)
     if settings is None:
         raise PlanError(problems.errors)
-
     recipe = settings.recipe
-    contract = load_contract(recipe.engine.dynamo, recipe.engine.sglang)
-    if contract is None:
-        wanted = (catalogue_file("dynamo", recipe.engine.dynamo), catalogue_file("sglang", recipe.engine.sglang))
-        missing = [str(p.relative_to(p.parents[2])) for p in wanted if not p.is_file()]
-        problems.error(
-            "E-ENGINE-NO-CATALOGUE",
-            f"recipe {recipe.name}",
-            "engine",
-            f"the recipe pins Dynamo {recipe.engine.dynamo} / SGLang {recipe.engine.sglang}, "
-            f"whose argument catalogue is not in this collection ({', '.join(missing)})",
-            "pin a catalogued pair (engines/catalogue/), or generate one: add the pair's requirements and run python scripts/engines.py catalogue",
-        )
-    hosts: dict[str, dict[str, Any]] = {
-        h: {
-            "address": topology.addresses.get(h),
-            "groups": [],
-            "worker": None,
-            "role": None,
-            "node_rank": None,
-            "nnodes": None,
-            "launch": False,
-            "argv": None,
-            "env": None,
-            "containers": [],
-            "_extra_ports": [],
-        }
-        for h in dict.fromkeys(trays + ([topology.head] if topology.head else []))
-    }
-    control_plane: dict[str, Any] = {}
-    frontend: dict[str, Any] = {}
-    if topology.head and topology.head in topology.addresses:
-        head_ip = topology.addresses[topology.head]
-        hosts[topology.head]["groups"].append(HEAD_GROUP)
-        hosts[topology.head]["containers"] += _head_containers(settings, head_ip)
-        control_plane = {
-            "host": topology.head,
-            "address": head_ip,
-            "etcd_endpoints": f"http://{_url_host(head_ip)}:{settings.etcd_port}",
-            "nats_server": f"nats://{_url_host(head_ip)}:{settings.nats_port}",
-            "etcd_port": settings.etcd_port,
-            "nats_port": settings.nats_port,
-            "nats_monitor_port": settings.nats_monitor_port,
-            "etcd_health_url": f"http://{_url_host(head_ip)}:{settings.etcd_port}/health",
-            "nats_health_url": f"http://{_url_host(head_ip)}:{settings.nats_monitor_port}/healthz",
-        }
-        frontend = {"host": topology.head, "address": head_ip, "port": settings.frontend_port, "url": f"http://{_url_host(head_ip)}:{settings.frontend_port}"}
-
-    checked: dict[str, list[tuple[WorkerFacts, FlagView, Parallelism]]] = {"prefill": [], "decode": []}
-    workers_out: list[dict[str, Any]] = []
-    for worker in topology.workers:
-        out = _plan_worker(settings, contract, topology, worker, hostvars, problems, hosts, control_plane, checked)
-        if out is not None:
-            workers_out.append(out)
-    check_pairing(problems, checked["prefill"], checked["decode"])
-    for spec in hosts.values():
-        _port_table(spec)
+    contract = _engine_contract(settings, problems)
+    control = _control_plane(settings, topology)
+    resolved = [r for r in (_resolve_worker(settings, contract, topology, w, hostvars, problems) for w in topology.workers) if r is not None]
+    check_pairing(
+        problems,
+        [(r.facts, r.view, r.par) for r in resolved if r.worker.role == "prefill"],
+        [(r.facts, r.view, r.par) for r in resolved if r.worker.role == "decode"],
+    )
+    ranks = [rank for r in resolved for rank in _worker_ranks(settings, r)]
+    hosts = _host_plans(settings, topology, trays, control, ranks)
     _check_ports(problems, hosts)
     if problems.errors:
         raise PlanError(problems.errors)
+    workers = [_worker_plan(settings, r) for r in resolved]
     return {
         "version": PLAN_VERSION,
         "recipe": {"name": recipe.name, "description": recipe.description, "source": recipe.source},
@@ -295,16 +355,62 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
             "quantization": recipe.quantization,
         },
         "hardware": dict(recipe.hardware),
-        "control_plane": control_plane,
-        "frontend": frontend,
-        "workers": workers_out,
-        "expected_instances": {role: sum(1 for w in workers_out if w["role"] == role) for role in ("prefill", "decode")},
+        "control_plane": control.control_plane if control else {},
+        "frontend": control.frontend if control else {},
+        "workers": workers,
+        "expected_instances": {role: sum(1 for w in workers if w["role"] == role) for role in ("prefill", "decode")},
         "hosts": hosts,
         "warnings": [p.as_dict() for p in problems.warnings],
     }
 
 
-def _origins(recipe_name: str, worker: str, role: str, kind: str, user: Mapping[str, Any]) -> Any:
+def _engine_contract(settings: Settings, problems: Problems) -> Contract | None:
+    engine = settings.recipe.engine
+    contract = load_contract(engine.dynamo, engine.sglang)
+    if contract is None:
+        wanted = (catalogue_file("dynamo", engine.dynamo), catalogue_file("sglang", engine.sglang))
+        missing = [str(p.relative_to(p.parents[2])) for p in wanted if not p.is_file()]
+        problems.error(
+            "E-ENGINE-NO-CATALOGUE",
+            f"recipe {settings.recipe.name}",
+            "engine",
+            f"the recipe pins Dynamo {engine.dynamo} / SGLang {engine.sglang}, whose argument catalogue is not in this collection ({', '.join(missing)})",
+            "pin a catalogued pair (engines/catalogue/), or generate one: add the pair's requirements and run python scripts/engines.py catalogue",
+        )
+    return contract
+
+
+@dataclass(frozen=True)
+class _Control:
+    """The head tray's etcd, NATS and frontend."""
+
+    host: str
+    control_plane: ControlPlane
+    frontend: Frontend
+    containers: tuple[ContainerSpec, ...]
+
+
+def _control_plane(settings: Settings, topology: Topology) -> _Control | None:
+    if not topology.head or topology.head not in topology.addresses:
+        return None  # its error is already reported
+    head_ip = topology.addresses[topology.head]
+    host = _url_host(head_ip)
+    control_plane: ControlPlane = {
+        "host": topology.head,
+        "address": head_ip,
+        "etcd_endpoints": f"http://{host}:{settings.etcd_port}",
+        "nats_server": f"nats://{host}:{settings.nats_port}",
+        "etcd_port": settings.etcd_port,
+        "nats_port": settings.nats_port,
+        "nats_monitor_port": settings.nats_monitor_port,
+        "etcd_health_url": f"http://{host}:{settings.etcd_port}/health",
+        "nats_health_url": f"http://{host}:{settings.nats_monitor_port}/healthz",
+    }
+    frontend: Frontend = {"host": topology.head, "address": head_ip, "port": settings.frontend_port, "url": f"http://{host}:{settings.frontend_port}"}
+    return _Control(topology.head, control_plane, frontend, tuple(_head_containers(settings, head_ip)))
+
+
+def _origins(recipe_name: str, worker: str, role: str, kind: str, user: Mapping[str, Any]) -> Callable[[str], Origin]:
     """name -> Origin: the user's group variable when they set it, else the recipe's line."""
 
     def origin_of(name: str) -> Origin:
@@ -316,17 +422,30 @@ def _origins(recipe_name: str, worker: str, role: str, kind: str, user: Mapping[
     return origin_of
 
 
-def _plan_worker(
+@dataclass(frozen=True)
+class _Resolved:
+    """One worker after its checks: resolved flags (node_rank still a placeholder) and env."""
+
+    worker: Worker
+    facts: WorkerFacts
+    view: FlagView
+    par: Parallelism
+    flags: tuple[tuple[str, Any], ...]
+    env: Mapping[str, str]  # with ETCD_ENDPOINTS / NATS_SERVER when the head has an address
+    head_ip: str
+    dist_init_addr: str
+    bootstrap: int
+
+
+def _resolve_worker(
     settings: Settings,
     contract: Contract | None,
     topology: Topology,
     worker: Worker,
     hostvars: Mapping[str, Mapping[str, Any]],
     problems: Problems,
-    hosts: dict[str, dict[str, Any]],
-    control_plane: dict[str, Any],
-    checked: dict[str, list[tuple[WorkerFacts, FlagView, Parallelism]]],
-) -> dict[str, Any] | None:
+) -> _Resolved | None:
+    """A worker's flags and env from the recipe and its group's variables, with every check."""
     recipe, role, nnodes = settings.recipe, worker.role, len(worker.hosts)
     ws = read_worker_settings(worker.name, role, worker.hosts, hostvars, problems)
     facts = WorkerFacts(worker.name, role, nnodes, settings.gpus_per_node, recipe.routed_experts, recipe.max_context_length, recipe.engine.sglang)
@@ -346,20 +465,27 @@ def _plan_worker(
         "nnodes": str(nnodes),
         "gpus": str(nnodes * settings.gpus_per_node),
     }
-    resolved = fill(merge_flags(recipe.role_flags(role), ws.args), context)
-    view = FlagView(dict(resolved))
+    flags = fill(merge_flags(recipe.role_flags(role), ws.args), context)
+    view = FlagView(dict(flags))
     env = {name: value for name, value in (recipe.role_env(role) | ws.env).items() if value is not None}
     if contract is not None:
-        check_engine_flags(problems, contract, role, fill(resolved, {"node_rank": "0"}), _origins(recipe.name, worker.name, role, "args", ws.args))
+        check_engine_flags(problems, contract, role, fill(flags, {"node_rank": "0"}), _origins(recipe.name, worker.name, role, "args", ws.args))
         check_engine_env(problems, contract, env, _origins(recipe.name, worker.name, role, "env", ws.env))
+    for name in sorted(set(settings.secret_env) & (set(env) | {"ETCD_ENDPOINTS", "NATS_SERVER"})):
+        problems.error(
+            "E-SECRET-ENV-CLASH",
+            facts.where,
+            f"gb200_secret_env[{name!r}]",
+            f"{name} is also set as plain environment of this worker (by the recipe, {facts.env_var} or the plan)",
+            f"keep one: remove it from gb200_secret_env, or null it in {facts.env_var}",
+        )
     par = check_parallelism(problems, facts, view)
     if par is None:
         return None
-    checked[role].append((facts, view, par))
     check_moe(problems, facts, view, env, par)
-    check_sizes(problems, facts, view, view.text("served-model-name") or settings.served_model_name)
-    check_env(problems, facts, view, env)
     served = view.text("served-model-name") or settings.served_model_name
+    check_sizes(problems, facts, view, served)
+    check_env(problems, facts, view, env)
     if served != settings.served_model_name:
         problems.error(
             "E-SERVED-DIFFERS",
@@ -373,42 +499,61 @@ def _plan_worker(
     except ValueError:
         bootstrap = settings.bootstrap_port
         problems.error("E-BAD-FLAG-VALUE", facts.where, f"{facts.args_var}['disaggregation-bootstrap-port']", "not an integer", "give a port number")
-    if control_plane:
-        env |= {"ETCD_ENDPOINTS": control_plane["etcd_endpoints"], "NATS_SERVER": control_plane["nats_server"]}
+    head = topology.head
+    if head and head in topology.addresses:
+        host = _url_host(topology.addresses[head])
+        env = env | {"ETCD_ENDPOINTS": f"http://{host}:{settings.etcd_port}", "NATS_SERVER": f"nats://{host}:{settings.nats_port}"}
+    return _Resolved(worker, facts, view, par, tuple(flags), env, head_ip, dist_init_addr, bootstrap)
 
+
+@dataclass(frozen=True)
+class _Rank:
+    """What one tray of a worker runs (nothing, for the mocker's rank > 0)."""
+
+    host: str
+    worker: str
+    role: str
+    rank: int
+    nnodes: int
+    argv: list[str] | None
+    env: dict[str, str] | None
+    container: ContainerSpec | None
+    note: str | None
+
+
+def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
+    recipe, worker, role = settings.recipe, r.worker, r.worker.role
+    nnodes = len(worker.hosts)
     mocker = settings.engine == "mocker"
+    out: list[_Rank] = []
     for rank, host in enumerate(worker.hosts):
-        spec = hosts.setdefault(host, {"address": topology.addresses.get(host), "groups": [], "containers": [], "_extra_ports": []})
-        engine = {"sglang": recipe.engine.sglang, "dynamo": recipe.engine.dynamo}
-        spec.update({"worker": worker.name, "role": role, "node_rank": rank, "nnodes": nnodes, "engine": engine})
-        spec["groups"].append(worker.name)
         if mocker and rank > 0:
             # The mocker simulates the whole multi-tray worker from its rank-0 tray.
-            spec.update({"launch": False, "argv": None, "env": None, "note": f"mocker engine: {worker.hosts[0]} (rank 0) runs all of {worker.name}"})
+            note = f"mocker engine: {worker.hosts[0]} (rank 0) runs all of {worker.name}"
+            out.append(_Rank(host, worker.name, role, rank, nnodes, None, None, None, note))
             continue
         if mocker:
-            argv = _mocker_argv(settings, role, par, bootstrap)
+            argv = _mocker_argv(settings, role, r.par, r.bootstrap)
         else:
-            argv = ["python3", "-m", recipe.module, *to_argv(fill(resolved, {"node_rank": str(rank)}))]
-        ports: list[dict[str, Any]] = []
+            argv = ["python3", "-m", recipe.module, *to_argv(fill(list(r.flags), {"node_rank": str(rank)}))]
+        ports: list[PortUse] = []
         if rank == 0 and not mocker:
-            ports.append(
-                {"port": settings.dist_init_port, "use": f"{worker.name} torch.distributed rendezvous (dist-init)", "variable": "gb200_dist_init_port"}
-            )
-            if par.dp_attention:
+            rendezvous = f"{worker.name} torch.distributed rendezvous (dist-init)"
+            ports.append({"port": settings.dist_init_port, "use": rendezvous, "variable": "gb200_dist_init_port"})
+            if r.par.dp_attention:
                 ports += [
                     {"port": settings.dist_init_port + i, "use": f"{worker.name} SGLang ZMQ (dist-init + {i})", "variable": "gb200_dist_init_port"}
                     for i in range(1, DP_ATTENTION_ZMQ_PORTS + 1)
                 ]
         if rank == 0 and role == "prefill":
-            ports.append({"port": bootstrap, "use": f"{worker.name} disaggregation bootstrap", "variable": "gb200_bootstrap_port"})
+            ports.append({"port": r.bootstrap, "use": f"{worker.name} disaggregation bootstrap", "variable": "gb200_bootstrap_port"})
         container = _container(
             settings,
             name=f"{settings.container_prefix}-{worker.name}-rank{rank}",
             kind="worker",
             image=settings.image,
             command=argv,
-            env=dict(env),
+            env=dict(r.env),
             labels={"kind": "worker", "worker": worker.name, "role": role, "rank": str(rank), "recipe": recipe.name, "engine": settings.engine},
             working_dir=None if mocker else recipe.workdir,
             gpus=True,
@@ -417,20 +562,67 @@ def _plan_worker(
             ports=ports,
             secret_env=settings.secret_env,
         )
-        spec.update({"launch": True, "argv": argv, "env": dict(env)})
-        spec["containers"].append(container)
+        out.append(_Rank(host, worker.name, role, rank, nnodes, argv, dict(r.env), container, None))
+    return out
+
+
+def _host_plans(settings: Settings, topology: Topology, trays: Sequence[str], control: _Control | None, ranks: Sequence[_Rank]) -> dict[str, HostPlan]:
+    """One plan per tray (and the head), in inventory order: what it runs and the ports it binds."""
+    engine = {"sglang": settings.recipe.engine.sglang, "dynamo": settings.recipe.engine.dynamo}
+    by_host = {r.host: r for r in ranks}
+    hosts: dict[str, HostPlan] = {}
+    for host in dict.fromkeys([*trays, *([topology.head] if topology.head else []), *by_host]):
+        containers: list[ContainerSpec] = list(control.containers) if control and host == control.host else []
+        groups = [HEAD_GROUP] if control and host == control.host else []
+        plan: HostPlan = {
+            "address": topology.addresses.get(host),
+            "groups": groups,
+            "worker": None,
+            "role": None,
+            "node_rank": None,
+            "nnodes": None,
+            "launch": False,
+            "argv": None,
+            "env": None,
+            "containers": containers,
+        }
+        rank = by_host.get(host)
+        if rank is not None:
+            plan.update(
+                {
+                    "groups": [*groups, rank.worker],
+                    "worker": rank.worker,
+                    "role": rank.role,
+                    "node_rank": rank.rank,
+                    "nnodes": rank.nnodes,
+                    "engine": engine,
+                    "launch": rank.container is not None,
+                    "argv": rank.argv,
+                    "env": rank.env,
+                    "containers": containers + ([rank.container] if rank.container else []),
+                }
+            )
+            if rank.note:
+                plan["note"] = rank.note
+        plan["ports"] = [p for c in plan["containers"] for p in c["ports"]]
+        hosts[host] = plan
+    return hosts
+
+
+def _worker_plan(settings: Settings, r: _Resolved) -> WorkerPlan:
+    worker = r.worker
     return {
         "name": worker.name,
-        "role": role,
+        "role": worker.role,
         "hosts": list(worker.hosts),
         "head": worker.hosts[0],
-        "head_ip": head_ip,
-        "nnodes": nnodes,
-        "gpus": nnodes * settings.gpus_per_node,
-        "tp_size": par.tp,
-        "dp_size": par.dp,
-        "ep_size": par.ep,
-        "dist_init_addr": dist_init_addr,
-        "bootstrap_port": bootstrap,
-        "launch_hosts": [worker.hosts[0]] if mocker else list(worker.hosts),
+        "head_ip": r.head_ip,
+        "nnodes": len(worker.hosts),
+        "gpus": len(worker.hosts) * settings.gpus_per_node,
+        "tp_size": r.par.tp,
+        "dp_size": r.par.dp,
+        "ep_size": r.par.ep,
+        "dist_init_addr": r.dist_init_addr,
+        "bootstrap_port": r.bootstrap,
+        "launch_hosts": [worker.hosts[0]] if settings.engine == "mocker" else list(worker.hosts),
     }

@@ -267,3 +267,13 @@ def test_expert_divisibility_matches_the_table(trays: int) -> None:
     else:
         with pytest.raises(PlanError, match="E-EXPERTS-EP"):
             build_plan(groups, hostvars)
+
+
+def test_a_secret_that_is_also_plain_env_is_refused() -> None:
+    groups, hostvars = build()
+    set_var(hostvars, groups["gb200"], "gb200_secret_env", {"PYTHONUNBUFFERED": None, "HF_TOKEN": None})
+    with pytest.raises(PlanError) as caught:
+        build_plan(groups, hostvars)
+    (problem,) = caught.value.problems
+    assert problem.code == "E-SECRET-ENV-CLASH"
+    assert problem.variable == "gb200_secret_env['PYTHONUNBUFFERED']"
