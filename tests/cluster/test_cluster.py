@@ -129,8 +129,10 @@ def test_01_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any],
             assert not info["Config"]["Entrypoint"], f"{where}: entrypoint {info['Config']['Entrypoint']} would prefix the command"
             assert info["Config"]["Cmd"] == planned["command"], where
             assert tray.pid1_argv(planned["name"]) == planned["command"], f"{where}: the running process has another argv"
-            # The container's environment is the image's, overridden by the plan's, nothing else.
-            expected_env = {**tray.image_env(info["Image"]), **planned["env"]}
+            # The container's environment is the image's, overridden by the plan's and its secrets
+            # (gb200_secret_env, by name in the plan), nothing else.
+            secrets = {k: v for k, v in secret_env().items() if k in planned["secret_env"]}
+            expected_env = {**tray.image_env(info["Image"]), **planned["env"], **secrets}
             assert env_dict(info["Config"]["Env"]) == expected_env, where
             assert info["Config"]["Labels"].items() >= planned["labels"].items(), f"{where}: labels"
             assert info["HostConfig"]["NetworkMode"] == planned["network_mode"], where
@@ -193,16 +195,47 @@ def test_06_streamed_completions(plan: dict[str, Any]) -> None:
     assert len([piece for piece in pieces if piece]) > 1, pieces
 
 
+def secret_env() -> dict[str, str]:
+    values: dict[str, str] = yaml.safe_load((EMULATED_GROUP_VARS / "group_vars" / "all.yml").read_text())["gb200_secret_env"]
+    assert values, "the emulated inventory sets no gb200_secret_env: nothing to test"
+    return values
+
+
+def test_06b_secret_env_reaches_the_containers_and_nothing_else(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """gb200_secret_env: in a root-only file per container and in the container's env; the plan holds
+    only its name."""
+    secrets = secret_env()
+    for host, spec in plan["hosts"].items():
+        for container in spec["containers"]:
+            if container["kind"] not in ("worker", "frontend"):
+                assert not container["secret_env"], container["name"]
+                continue
+            assert container["secret_env"] == sorted(secrets), container["name"]
+            tray = trays[host]
+            stat = tray.host.run(f"stat -c '%a %U %G' {container['env_file']} /etc/wideep/secrets")
+            assert stat.rc == 0, stat.stderr
+            assert stat.stdout.split("\n")[:2] == ["600 root root", "700 root root"], stat.stdout
+            content = tray.host.run(f"cat {container['env_file']}").stdout
+            assert content == "".join(f"{k}={v}\n" for k, v in sorted(secrets.items()))
+            env = env_dict(tray.containers()[container["name"]]["Config"]["Env"])
+            assert {k: env.get(k) for k in secrets} == secrets, container["name"]
+    text = yaml.safe_dump(plan)
+    assert not any(value in text for value in secrets.values()), "a secret value is in the plan"
+
+
 # ------------------------------------------------------------------ re-runs
 
 
 def test_07_serve_again_changes_and_restarts_nothing(trays: dict[str, Tray]) -> None:
     before = container_state(trays)
     assert any(key[1].startswith("wideep-") for key in before), "nothing runs: the cluster is not converged"
-    run = run_playbook("serve")
+    # -vvv: the most Ansible ever prints; the secret values must not be in it.
+    run = run_playbook("serve", "-vvv")
     assert run.rc == 0, run.describe()
     assert_recap(run, trays)
     assert container_state(trays) == before, "serve restarted or recreated a container"
+    leaked = [name for name, value in secret_env().items() if value in run.output]
+    assert not leaked, f"serve -vvv printed the value of {leaked}"
 
 
 def test_08_killed_decode_worker_is_the_only_container_restarted(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
