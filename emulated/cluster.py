@@ -43,7 +43,44 @@ STATE = BUILD / "cluster.json"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "ca-certificates")
-SERVING_REQUIREMENTS = ("ai-dynamo==1.0.2", "tokenizers")
+
+# ---- The engine versions the serving image carries; change them here and nowhere else (the
+# image tag, the wheelhouse and the Dockerfile's build arguments follow from these two).
+# ai-dynamo + ai-dynamo-runtime: the real Dynamo frontend, and dynamo.mocker, Dynamo's CPU engine,
+# which is the TEST DOUBLE for SGLang on GPUs (README: "Test doubles").
+DYNAMO_VERSION = "1.6.1"
+# The SGLang that ai-dynamo 1.6.1 pins (its [sglang] extra: sglang[diffusion]==0.5.21), i.e. the
+# one a real Dynamo 1.6.1 SGLang image holds. METADATA ONLY: installed with --no-deps so that
+# importlib.metadata reports that version; it is never imported here (no GPU on the trays; torch
+# and its CUDA kernels are not installed), dynamo.mocker serves instead.
+SGLANG_VERSION = "0.5.21"
+
+# Installed with --no-deps. ai-dynamo: it requires aisimulate==0.13.0, an NVIDIA stub wheel whose
+# install downloads from NVIDIA's index (unreachable here); only dynamo.planner (and the mocker's
+# optional --ais-perf-model) import it, so its other requirements are listed below instead.
+SERVING_NO_DEPS = (f"ai-dynamo=={DYNAMO_VERSION}", f"ai-dynamo-runtime=={DYNAMO_VERSION}", f"sglang=={SGLANG_VERSION}")
+# Installed with their dependencies: the Requires-Dist of the ai-dynamo 1.6.1 wheel (no extra)
+# less aisimulate, those of ai-dynamo-runtime 1.6.1, tokenizers for make_tokenizer.py. The
+# image build runs `pip check`, which names any requirement this list misses.
+SERVING_REQUIREMENTS = (
+    "aiohttp>=3.14.3,<4.0",
+    "certifi>=2026.10.19",
+    "kubernetes>=32.0.1,<33.0.0",
+    "msgspec>=0.19.0",
+    "prometheus-client>=0.23.1,<1.0",
+    "pyzmq>=26.0.0",
+    "redis>=6.2.0,<9.0.0",
+    "tqdm>=4.0.0",
+    "transformers>=4.56.0",
+    "typing-extensions>=4.10.0",
+    "zstandard>=0.23.0,<1.0",
+    "pydantic>=2.10.6,<=2.13.5",  # ai-dynamo-runtime
+    "uvloop>=0.21.0",  # ai-dynamo-runtime
+    "tokenizers",
+    # redis needs it on Python < 3.11.3, and the image's Python is Debian 12's 3.11.2; pip download
+    # evaluates that marker against the Python running it (3.11.7 on the dev machines), not the image's.
+    "async-timeout>=4.0.3",
+)
 
 HASH_LABEL = "wideep.emu.hash"
 CLUSTER_LABEL = "wideep.emu.cluster"
@@ -180,7 +217,7 @@ class Images:
     base: str = "wideep-emu/base:bookworm"
     tray: str = "wideep-emu/tray:bookworm"
     controlplane: str = "wideep-emu/controlplane:bookworm"
-    serving: str = "wideep-emu/serving:dynamo-1.0.2"
+    serving: str = f"wideep-emu/serving:dynamo-{DYNAMO_VERSION}"
 
     def inner(self) -> list[str]:
         """Images every tray's inner daemon gets preloaded."""
@@ -254,43 +291,52 @@ def build_base() -> None:
     )
 
 
+def wheelhouse_stamp() -> str:
+    """What a complete wheelhouse was downloaded for: it changes with any requirement."""
+    return "\n".join(["# --no-deps", *SERVING_NO_DEPS, "# with dependencies", *SERVING_REQUIREMENTS])
+
+
 def ensure_wheelhouse() -> None:
-    """Download the serving image's wheels on this machine (whose pip trusts the proxy)."""
+    """Download the serving image's wheels on this machine (whose pip trusts the proxy).
+
+    The wheelhouse holds exactly the wheels of the current requirements, plus the two lists the
+    image build installs from (no-deps.txt, requirements.txt); it is downloaded anew whenever
+    the requirements change, so no wheel of an earlier version lingers in the build context.
+    """
     stamp = WHEELHOUSE / ".complete"
-    wanted = "\n".join(SERVING_REQUIREMENTS)
+    wanted = wheelhouse_stamp()
     if stamp.exists() and stamp.read_text() == wanted:
         return
     if sys.version_info[:2] != (3, 11):
         raise ClusterError("the wheelhouse must be downloaded by Python 3.11, the serving image's Python")
+    shutil.rmtree(WHEELHOUSE, ignore_errors=True)
+    WHEELHOUSE.mkdir(parents=True)
+    download = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "-d", str(WHEELHOUSE)]
+    log(f"pip download --no-deps {' '.join(SERVING_NO_DEPS)} into {WHEELHOUSE}")
+    run([*download, "--no-deps", *SERVING_NO_DEPS])
     log(f"pip download {' '.join(SERVING_REQUIREMENTS)} into {WHEELHOUSE}")
-    run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--only-binary=:all:",
-            "-d",
-            str(WHEELHOUSE),
-            *SERVING_REQUIREMENTS,
-        ]
-    )
+    run([*download, *SERVING_REQUIREMENTS])
+    (WHEELHOUSE / "no-deps.txt").write_text("\n".join(SERVING_NO_DEPS) + "\n")
+    (WHEELHOUSE / "requirements.txt").write_text("\n".join(SERVING_REQUIREMENTS) + "\n")
     stamp.write_text(wanted)
 
 
-def build_derived(image: str, name: str, extra: dict[str, Path]) -> None:
-    """docker build emulated/images/NAME (plus EXTRA dirs) FROM the base image.
+def build_derived(image: str, name: str, extra: dict[str, Path], build_args: dict[str, str] | None = None) -> None:
+    """docker build emulated/images/NAME (plus EXTRA dirs, with BUILD_ARGS) FROM the base image.
 
     The image carries a hash of everything that goes into it; a build is
     skipped when the existing image carries the same hash.
     """
+    build_args = build_args or {}
     source = HERE / "images" / name
     digest = hashlib.sha256(image_id(IMAGES.base).encode())
     hash_tree(digest, source)
     for dest, path in sorted(extra.items()):
         digest.update(dest.encode())
         hash_tree(digest, path)
+    for arg, value in sorted(build_args.items()):
+        digest.update(f"{arg}={value}".encode() + b"\0")
+    build_args = {"BASE": IMAGES.base, **build_args}  # BASE's id is hashed above
     content_hash = digest.hexdigest()[:16]
     if image_label(image, HASH_LABEL) == content_hash:
         log(f"{image} is up to date")
@@ -304,7 +350,8 @@ def build_derived(image: str, name: str, extra: dict[str, Path]) -> None:
     build_log = BUILD / f"build-{name}.log"
     log(f"docker build {image} (log: {build_log})")
     started = time.monotonic()
-    cmd = ["docker", "build", "--build-arg", f"BASE={IMAGES.base}", "--label", f"{HASH_LABEL}={content_hash}", "-t", image, str(context)]
+    args = [item for arg, value in sorted(build_args.items()) for item in ("--build-arg", f"{arg}={value}")]
+    cmd = ["docker", "build", *args, "--label", f"{HASH_LABEL}={content_hash}", "-t", image, str(context)]
     proc = run(cmd, check=False)
     build_log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
@@ -320,7 +367,13 @@ def ensure_images() -> None:
     build_derived(IMAGES.tray, "tray", {})
     build_derived(IMAGES.controlplane, "controlplane", {})
     ensure_wheelhouse()
-    build_derived(IMAGES.serving, "serving", {"wheelhouse": WHEELHOUSE})
+    build_derived(
+        IMAGES.serving,
+        "serving",
+        {"wheelhouse": WHEELHOUSE},
+        # The Dockerfile fails the build unless the installed packages report these versions.
+        {"DYNAMO_VERSION": DYNAMO_VERSION, "SGLANG_VERSION": SGLANG_VERSION},
+    )
     # Dangling layers from superseded builds would otherwise pile up.
     docker("image", "prune", "--force", "--filter", "label=" + HASH_LABEL)
 
