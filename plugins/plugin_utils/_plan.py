@@ -224,6 +224,10 @@ def _mocker_argv(settings: Settings, role: str, par: Parallelism, bootstrap_port
     flags: list[tuple[str, Any]] = [
         ("model-path", settings.mocker_model_path),
         ("model-name", settings.served_model_name),
+        # Dynamo 1.6.1's mocker simulates vLLM's scheduler unless told otherwise; the workers
+        # it stands in for are SGLang's. A mocker without the flag (1.0.2 had none):
+        # gb200_mocker_args: {engine-type: null}.
+        ("engine-type", "sglang"),
         ("disaggregation-mode", role),
         ("data-parallel-size", par.dp),
     ]

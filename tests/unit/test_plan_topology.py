@@ -117,6 +117,7 @@ def test_mocker_runs_each_worker_on_its_rank0_tray_only() -> None:
     assert _flag(p0["argv"], "data-parallel-size") == "8"
     assert _flag(p0["argv"], "bootstrap-ports") == "30001"
     assert _flag(p0["argv"], "model-name") == "deepseek-ai/DeepSeek-R1"
+    assert _flag(p0["argv"], "engine-type") == "sglang"  # the mocker simulates SGLang's scheduler, not vLLM's
     d1 = plan["hosts"]["d1-0"]
     assert _flag(d1["argv"], "disaggregation-mode") == "decode" and "--bootstrap-ports" not in d1["argv"]
     assert _flag(d1["argv"], "data-parallel-size") == "4"
