@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# How Dynamo names the endpoints workers serve (dynamo.sglang and dynamo.mocker alike):
-# prefill -> dyn://<ns>.prefill.generate, decode (and aggregated) -> dyn://<ns>.backend.generate.
+# How Dynamo names the endpoints workers serve (dynamo.sglang and dynamo.mocker alike, 1.0.2 and
+# 1.6.1: dynamo/sglang/args.py, dynamo/mocker/args.py): prefill -> dyn://<ns>.prefill.generate,
+# decode (and aggregated) -> dyn://<ns>.backend.generate. Only `generate` instances are workers:
+# a prefill worker also lists one KV-query endpoint per DP rank under the same instance_id.
 ROLE_COMPONENTS = {"prefill": "prefill", "decode": "backend"}
 
 

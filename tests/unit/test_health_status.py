@@ -14,18 +14,35 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils._health import ready,
 from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
 from ansible_collections.wideep.gb200.plugins.plugin_utils._status import drift, summary_lines
 
-# Captured from the emulated cluster's real Dynamo frontend (ai-dynamo 1.0.2, 1 prefill + 1
-# decode mocker with dp 8): `curl http://<tray0>:8000/health`.
-HEALTH = json.loads((Path(__file__).parent / "fixtures" / "frontend_health_mocker_1p1d.json").read_text())
+FIXTURES = Path(__file__).parent / "fixtures"
+# Captured from the emulated cluster's real Dynamo frontend, 1 prefill + 1 decode mocker with
+# dp 8 (prefill_0 on tray1 = 172.31.240.11, decode_0 on tray3 = 172.31.240.13), with
+# `curl http://<tray0>:8000/health`: first on the ai-dynamo 1.0.2 serving image, then on the
+# 1.6.1 one (emulated/cluster.py DYNAMO_VERSION; after `make demo`). Between the two, 1.6.1 added
+# `device_type` and `request_plane_codec` to each instance, put /<namespace>/<component>/ into
+# the transport path, and replaced the prefill mocker's worker_kv_indexer_query_dp<R> endpoints
+# with worker_kv_query_source_<hex> ones (one per DP rank, under the same instance_id).
+HEALTH = json.loads((FIXTURES / "frontend_health_mocker_1p1d.json").read_text())
+HEALTH_161 = json.loads((FIXTURES / "frontend_health_mocker_1p1d_dynamo-1.6.1.json").read_text())
 
 
-def test_real_health_counts_one_instance_per_worker() -> None:
-    counts = registered(HEALTH)
-    # the prefill worker also serves 8 worker_kv_indexer_query_dp* endpoints: not workers
+@pytest.mark.parametrize(
+    ("health", "addresses"),
+    [
+        (HEALTH, {"prefill": ["172.31.240.11:37301"], "decode": ["172.31.240.13:40965"]}),
+        (HEALTH_161, {"prefill": ["172.31.240.11:40539"], "decode": ["172.31.240.13:38111"]}),
+    ],
+    ids=["dynamo-1.0.2", "dynamo-1.6.1"],
+)
+def test_real_health_counts_one_instance_per_worker(health: dict[str, Any], addresses: dict[str, list[str]]) -> None:
+    # the prefill worker also serves 8 other endpoints (one per DP rank) under its instance_id: not workers
+    assert sum(1 for i in health["instances"] if i["component"] == "prefill") == 9
+    counts = registered(health)
     assert (counts["prefill"], counts["decode"]) == (1, 1)
-    assert counts["addresses"] == {"prefill": ["172.31.240.11:37301"], "decode": ["172.31.240.13:40965"]}
-    assert ready(HEALTH, {"prefill": 1, "decode": 1})
-    assert not ready(HEALTH, {"prefill": 2, "decode": 1})
+    assert counts["addresses"] == addresses
+    assert ready(health, {"prefill": 1, "decode": 1})
+    assert not ready(health, {"prefill": 2, "decode": 1})
+    assert not ready(health, {"prefill": 1, "decode": 0})
 
 
 @pytest.mark.parametrize(
@@ -42,8 +59,9 @@ def test_health_without_workers(health: Any, expected: tuple[int, int]) -> None:
     assert (counts["prefill"], counts["decode"]) == expected
 
 
-def test_duplicate_instances_count_once_and_other_namespaces_not_at_all() -> None:
-    health = copy.deepcopy(HEALTH)
+@pytest.mark.parametrize("captured", [HEALTH, HEALTH_161], ids=["dynamo-1.0.2", "dynamo-1.6.1"])
+def test_duplicate_instances_count_once_and_other_namespaces_not_at_all(captured: dict[str, Any]) -> None:
+    health = copy.deepcopy(captured)
     health["instances"].append(dict(health["instances"][0]))
     other = dict(health["instances"][0], namespace="other", instance_id=1)
     health["instances"].append(other)
