@@ -110,13 +110,6 @@ clean: ## Remove build output and caches (keeps .venv)
 	rm -rf "$(BUILD)" .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/output
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
-# ---------------------------------------------------------------------------
-# LEAD: emulated cluster targets go here (demo, demo-down, cluster-test).
-# Wire cluster-test into `make test` by setting, in this section:
-#   TEST_EXTRA += cluster-test
-# and mark such pytest tests with @pytest.mark.cluster (`make unit` skips them).
-# ---------------------------------------------------------------------------
-
 .PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights contract catalogue
 
 # The real engine parsers, then the emulated-cluster tests, then each provisioning role's

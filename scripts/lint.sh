@@ -51,9 +51,8 @@ run() { # run NAME CMD...: run a linter, remember failures, keep going
 }
 
 # The collection under its import name, ansible_collections.<ns>.<name>, as a
-# symlink to the work tree. ansible-lint (offline: it does not install the
-# project itself) resolves FQCNs of this collection's roles/modules/filters
-# through it, and mypy type-checks the Python under the same module names.
+# symlink to the work tree: mypy type-checks the Python under the module
+# names Ansible imports it by.
 LAYOUT="$(mktemp -d "${TMPDIR:-/tmp}/lint-layout.XXXXXX")"
 trap 'rm -rf "${LAYOUT}"' EXIT
 mkdir -p "${LAYOUT}/ansible_collections/${NS}"
@@ -65,8 +64,10 @@ export ANSIBLE_COLLECTIONS_PATH="${LAYOUT}"
 cd "${COLL}"
 
 # ansible-lint finds files through git (tracked + untracked-not-ignored) and
-# then applies exclude_paths from the config.
-run ansible-lint ansible-lint --config-file "${LINT_CFG}" --nocolor
+# then applies exclude_paths from the config. It runs as a plain `ansible-lint`
+# at the root does (and Galaxy's importer): without the layout above, it
+# installs this collection from the checkout itself (.ansible-lint: offline false).
+run ansible-lint env -u ANSIBLE_COLLECTIONS_PATH ansible-lint --config-file "${LINT_CFG}" --nocolor
 
 py_dirs=()
 for d in plugins/plugin_utils plugins/module_utils; do
