@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lint the collection: ansible-lint (production profile, .ansible-lint), then
-# ruff and mypy --strict on the typed Python (plugins/plugin_utils,
-# plugins/module_utils). Every linter runs; the script fails if any failed.
+# ruff and mypy --strict on the typed Python (every plugins/ directory: the
+# modules and their module_utils, the action, filter and doc-fragment plugins,
+# plugin_utils). Every linter runs; the script fails if any failed.
 #
 # Usage: scripts/lint.sh [COLLECTION_ROOT]
 #   COLLECTION_ROOT  directory holding galaxy.yml (default: this repo). Its own
@@ -70,14 +71,14 @@ cd "${COLL}"
 run ansible-lint env -u ANSIBLE_COLLECTIONS_PATH ansible-lint --config-file "${LINT_CFG}" --nocolor
 
 py_dirs=()
-for d in plugins/plugin_utils plugins/module_utils; do
+for d in plugins/plugin_utils plugins/module_utils plugins/modules plugins/action plugins/filter plugins/doc_fragments; do
     if [[ -d "${d}" ]] && [[ -n "$(find "${d}" -name '*.py' -print -quit)" ]]; then
         py_dirs+=("${d}")
     fi
 done
 
 if [[ ${#py_dirs[@]} -eq 0 ]]; then
-    echo "==> lint: ruff, mypy: no Python under plugins/plugin_utils or plugins/module_utils; skipped"
+    echo "==> lint: ruff, mypy: no Python under plugins/; skipped"
 else
     # ruff sees every Python file of the tree (it skips git-ignored paths such as .venv, build).
     run ruff ruff check --config "${PYPROJECT}" --no-cache .

@@ -17,17 +17,18 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.posix
 attributes:
   check_mode:
     support: full
-    description: Reports what would change without writing.
+    details:
+      - Lists the files whose content or mode would change, writing none.
   diff_mode:
     support: full
-    description: Shows the content change of every file that changes.
-  platform:
-    platforms: posix
+  idempotent:
     support: full
-    description: Runs on POSIX hosts.
 options:
   dest:
     description: Directory to write into; created (with parents) when missing.

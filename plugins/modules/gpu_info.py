@@ -30,17 +30,10 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: N/A
-    description: Changes nothing, so there is no diff.
-  platform:
-    platforms: posix
-    support: full
-    description: Runs on Linux hosts (reads /proc and /sys).
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.info_module
+  - wideep.gb200._attributes.posix
 options:
   nvidia_smi_path:
     description: The C(nvidia-smi) to run; default the one found in C(PATH) (and the sbin directories).
@@ -384,6 +377,7 @@ problems:
 import ctypes
 import os
 import resource
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -421,7 +415,7 @@ _CU_ATTRIBUTES = (
 )
 
 
-def _read(path):
+def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
@@ -429,12 +423,12 @@ def _read(path):
         return None
 
 
-def _first_line(text):
+def _first_line(text: str | None) -> str:
     lines = (text or "").strip().splitlines()
     return lines[0].strip() if lines else ""
 
 
-def _cuda_probe():
+def _cuda_probe() -> dict[str, Any]:
     """Per CUDA device: PCI address, compute capability, DMA-BUF and fabric-handle support (no context)."""
     os.environ.pop("CUDA_VISIBLE_DEVICES", None)  # see every GPU of the tray
     try:
@@ -472,7 +466,7 @@ def _cuda_probe():
     return {"status": "ok", "error": None, "driver_version": version.value, "devices": devices}
 
 
-def _nvidia_smi(module, problems):
+def _nvidia_smi(module: AnsibleModule, problems: list[str]) -> tuple[str, str | None, dict[str, Any]]:
     path = module.params["nvidia_smi_path"] or module.get_bin_path("nvidia-smi")
     if not path or not os.path.exists(path):
         where = path or "PATH"
@@ -494,7 +488,7 @@ def _nvidia_smi(module, problems):
     return "ok", path, parsed
 
 
-def _imex(module):
+def _imex(module: AnsibleModule) -> dict[str, Any]:
     ctl = module.get_bin_path("nvidia-imex-ctl")
     systemctl = module.get_bin_path("systemctl")
     service = None
@@ -522,7 +516,7 @@ def _imex(module):
     }
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "nvidia_smi_path": {"type": "path"},
@@ -532,7 +526,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    problems = []
+    problems: list[str] = []
     status, smi_path, smi = _nvidia_smi(module, problems)
 
     version_text = _read("/proc/driver/nvidia/version")
@@ -547,7 +541,7 @@ def main():
                 problems.append(f"kernel module flavour unknown: no /proc/driver/nvidia/version and modinfo failed: {_first_line(err)}")
     version = smi.get("driver_version") or from_file["version"]
 
-    cuda = {"status": "disabled", "error": None, "driver_version": None, "devices": []}
+    cuda: dict[str, Any] = {"status": "disabled", "error": None, "driver_version": None, "devices": []}
     if module.params["cuda_probe"] and status == "ok" and smi["gpus"]:
         cuda = _cuda_probe()
     merge_gpu_details(smi["gpus"], smi.get("compute_caps", {}), cuda["devices"])

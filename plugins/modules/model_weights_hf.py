@@ -22,17 +22,18 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.posix
 attributes:
   check_mode:
     support: full
-    description: Lists the commit and hashes what is present; downloads and writes nothing.
+    details:
+      - Lists the commit and hashes what is present; downloads and writes nothing, and reports the files it would download.
   diff_mode:
     support: none
-    description: Nothing to show.
-  platform:
-    platforms: posix
+  idempotent:
     support: full
-    description: Runs on POSIX hosts.
 options:
   endpoint:
     description: The Hub, or a mirror that speaks its HTTP interface.
@@ -170,7 +171,7 @@ def load_cache(cache: str | None) -> dict[str, dict[str, Any]]:
 
 
 def local_files(root: str) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(STATE_DIR)]
         found.update(os.path.relpath(os.path.join(folder, n), root) for n in names if not n.startswith(STATE_DIR))

@@ -19,17 +19,10 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
-attributes:
-  check_mode:
-    support: full
-    description: Reports without removing or marking anything.
-  diff_mode:
-    support: none
-    description: Nothing to show.
-  platform:
-    platforms: posix
-    support: full
-    description: Runs on POSIX hosts.
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.info_module
+  - wideep.gb200._attributes.posix
 options:
   dest:
     description: The model directory on this tray (workers mount it read-only).

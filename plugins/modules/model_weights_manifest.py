@@ -17,17 +17,18 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.posix
 attributes:
   check_mode:
     support: full
-    description: Computes the manifest; does not write the cache.
+    details:
+      - Hashes the source as a real run does; the cache is not written, and C(changed) says whether it would be.
   diff_mode:
     support: none
-    description: Nothing to show.
-  platform:
-    platforms: posix
+  idempotent:
     support: full
-    description: Runs on POSIX hosts.
 options:
   path:
     description: The model directory (the source).

@@ -20,17 +20,20 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.posix
 attributes:
   check_mode:
     support: none
-    description: It moves data; the role does not start it in check mode.
+    details:
+      - It moves data between trays; the model_weights role does not start it in check mode.
   diff_mode:
     support: none
-    description: Nothing to show.
-  platform:
-    platforms: posix
-    support: full
-    description: Linux (uses POLLRDHUP).
+  idempotent:
+    support: none
+    details:
+      - Each run streams what the pass plan gives it; the role starts a relay only on trays that lack files.
 options:
   run_id:
     description: Identifies one pass; connections from another pass are refused.

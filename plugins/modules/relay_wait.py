@@ -16,17 +16,20 @@ description:
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.posix
 attributes:
   check_mode:
     support: none
-    description: Waits for a job that check mode does not start.
+    details:
+      - It waits for a relay job, which check mode does not start.
   diff_mode:
-    support: none
-    description: Nothing to show.
-  platform:
-    platforms: posix
-    support: full
-    description: POSIX hosts.
+    support: N/A
+  idempotent:
+    support: N/A
+    details:
+      - It reports the result of the job it waits for.
 options:
   jid:
     description: C(ansible_job_id) of the relay task.
