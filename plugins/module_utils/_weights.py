@@ -127,7 +127,8 @@ def inspect(dest: str, entries: list[FileEntry], full_verify: bool = False) -> d
 
     A published file whose stamp (size, mtime, inode, sha256) still matches is trusted without
     hashing; anything else published is hashed again. A corrupt published file is reported
-    (and removed by `repair`), never served.
+    (model_weights_mark removes it), never served. Reads only: the fresh stamps of files hashed
+    now are returned under "stamps", for model_weights_mark to record.
     """
     stamps = read_stamps(dest)
     files: dict[str, dict[str, Any]] = {}
@@ -160,6 +161,63 @@ def inspect(dest: str, entries: list[FileEntry], full_verify: bool = False) -> d
         "free_bytes": free_bytes(dest),
         "stamps": stamps,
     }
+
+
+def read_marker(dest: str) -> str | None:
+    """The manifest digest DEST/.wideep/COMPLETE holds; None without one ("" when it cannot be read)."""
+    path = state_path(dest, "COMPLETE")
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return str(json.load(handle))
+    except (OSError, ValueError):
+        return ""
+
+
+def plan_marks(dest: str, entries: list[FileEntry], report: dict[str, Any], *, repair: bool, mark_complete: bool) -> dict[str, Any]:
+    """What model_weights_mark changes, given what `inspect` found; decided before anything changes.
+
+    - removed: corrupt published files (only with repair), so they are fetched again;
+    - stamped: files whose stamp is new (hashed now, or their old stamp no longer matches), so the
+      next run trusts them without hashing;
+    - marked / unmarked: COMPLETE written (every file verified and the safetensors index agrees)
+      or removed (a file is no longer complete).
+    Check mode reports exactly this plan; a real run applies it (apply_marks).
+    """
+    removed = sorted(path for path, info in report["files"].items() if info["state"] == "corrupt") if repair else []
+    on_disk = read_stamps(dest)
+    stamps = {path: stamp for path, stamp in report["stamps"].items() if path not in removed}
+    stamped = sorted(path for path, stamp in stamps.items() if on_disk.get(path) != stamp)
+    forgotten = sorted(path for path in on_disk if path in removed)
+    index_problems = check_index(dest, entries) if report["complete"] else []
+    digest = manifest_digest(entries)
+    marker = read_marker(dest)
+    marked = bool(mark_complete and report["complete"] and not index_problems and marker != digest)
+    unmarked = marker is not None and not report["complete"]
+    return {
+        "removed": removed,
+        "stamped": stamped,
+        "stamps": stamps if (stamped or forgotten) and os.path.isdir(dest) else None,
+        "marked": marked,
+        "unmarked": unmarked,
+        "index_problems": index_problems,
+        "digest": digest,
+        "changed": bool(removed or stamped or forgotten or marked or unmarked),
+    }
+
+
+def apply_marks(dest: str, plan: dict[str, Any]) -> None:
+    """Carry out plan_marks' plan: remove, record stamps, then write or remove COMPLETE."""
+    for path in plan["removed"]:
+        os.unlink(os.path.join(dest, path))
+    if plan["stamps"] is not None:
+        write_json_atomic(state_path(dest, "stamps.json"), plan["stamps"])
+    marker = state_path(dest, "COMPLETE")
+    if plan["marked"]:
+        write_json_atomic(marker, plan["digest"])
+    elif plan["unmarked"]:
+        os.unlink(marker)
 
 
 def check_index(dest_or_source: str, entries: list[FileEntry]) -> list[str]:

@@ -68,7 +68,10 @@ options:
     type: int
     default: 3
   cache:
-    description: JSON file keeping the hashes between runs, so present files are not hashed again.
+    description:
+      - JSON file keeping the hashes between runs, so present files are not hashed again.
+      - Writing it (when files were hashed or downloaded) counts as a change; a re-run that finds every file as the
+        cache says changes nothing.
     type: path
   progress_path:
     description: Where to write the download's bytes, rate and ETA every second (the wideep.gb200.relay_wait action reads it).
@@ -251,7 +254,7 @@ def main() -> None:
     ignored = sorted(local_files(root) - {f.path for f in listing.files}) if os.path.isdir(root) else []
     base: dict[str, Any] = {"commit": listing.commit, "total_bytes": listing.total_bytes, "hashed_bytes": hashed, "ignored": ignored}
     if module.check_mode and wanted:
-        module.exit_json(changed=True, files=[], digest="", downloaded_bytes=missing_bytes, published=[f.path for f in wanted], **base)
+        module.exit_json(changed=True, files=[], digest="", downloaded_bytes=missing_bytes, published=sorted(f.path for f in wanted), **base)
 
     progress.note("downloading from the Hub", total=missing_bytes)
 
@@ -291,10 +294,11 @@ def main() -> None:
     if problems:
         module.fail_json(msg=f"{p['repo']}@{listing.commit}: " + "; ".join(problems), **base)
     cache_files = [{**f, "ino": ino, "hub_id": hub_id(expected)} for f, ino, expected in zip(files, inodes, listing.files, strict=True)]
-    if p["cache"] and not module.check_mode and cache_files != [cached.get(f["path"]) for f in files]:
+    cache_changed = bool(p["cache"]) and cache_files != [cached.get(f["path"]) for f in files]
+    if cache_changed and not module.check_mode:
         write_json_atomic(p["cache"], {"files": cache_files})
     module.exit_json(
-        changed=bool(wanted),
+        changed=bool(wanted) or cache_changed,
         files=files,
         digest=manifest_digest(entries),
         downloaded_bytes=progress.position,

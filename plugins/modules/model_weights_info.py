@@ -14,8 +14,8 @@ description:
     mtime, inode, sha256) matches is trusted without hashing; any other published file is hashed again.
   - Reports per file V(complete), V(partial) (with the verified-size prefix usable for resume), V(missing) or
     V(corrupt), the bytes still missing and the free space at O(dest).
-  - With O(repair=true) a corrupt published file is removed (it is fetched again); with O(mark_complete=true) the
-    C(.wideep/COMPLETE) marker is written once every file verified. Both are the only changes it makes.
+  - Reads only. It removes no corrupt file, records no stamp and writes no C(.wideep/COMPLETE) marker; the
+    M(wideep.gb200.model_weights_mark) module does, and reports the same fields.
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
@@ -37,14 +37,8 @@ options:
     description: Hash every published file even when its stamp matches.
     type: bool
     default: false
-  repair:
-    description: Remove published files whose content does not match the manifest.
-    type: bool
-    default: true
-  mark_complete:
-    description: Write C(.wideep/COMPLETE) (the manifest digest) once every file is complete.
-    type: bool
-    default: true
+seealso:
+  - module: wideep.gb200.model_weights_mark
 """
 
 EXAMPLES = r"""
@@ -53,6 +47,11 @@ EXAMPLES = r"""
     dest: /models/deepseek-ai/DeepSeek-R1
     manifest: "{{ model_weights_manifest.files }}"
   register: weights
+
+- name: Show the trays that still lack bytes
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }} lacks {{ weights.missing_bytes }} bytes ({{ weights.corrupt | length }} corrupt file(s))"
+  when: not weights.complete
 """
 
 RETURN = r"""
@@ -77,8 +76,8 @@ free_bytes:
   description: Free bytes on the filesystem of O(dest).
   returned: always
   type: int
-removed:
-  description: Corrupt published files removed (or that would be, in check mode).
+corrupt:
+  description: Published files whose content does not match the manifest (never served; M(wideep.gb200.model_weights_mark) removes them).
   returned: always
   type: list
   elements: str
@@ -88,13 +87,18 @@ index_problems:
   type: list
   elements: str
 digest:
-  description: sha256 of the canonical manifest (what C(.wideep/COMPLETE) holds).
+  description: sha256 of the canonical manifest (what C(.wideep/COMPLETE) holds once marked).
   returned: always
   type: str
+marker:
+  description:
+    - V(current) when C(.wideep/COMPLETE) holds this manifest's digest, V(stale) when it holds another (or cannot
+      be read), V(absent) without one.
+  returned: always
+  type: str
+  sample: current
 """
 
-import json
-import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -104,17 +108,14 @@ from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     inspect,
     manifest_digest,
     parse_manifest,
-    state_path,
-    write_json_atomic,
+    read_marker,
 )
 
 
-def _read_marker(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return str(json.load(handle))
-    except (OSError, ValueError):
-        return ""
+def _marker_state(marker: str | None, digest: str) -> str:
+    if marker is None:
+        return "absent"
+    return "current" if marker == digest else "stale"
 
 
 def main() -> None:
@@ -123,8 +124,6 @@ def main() -> None:
             "dest": {"type": "path", "required": True},
             "manifest": {"type": "list", "elements": "dict", "required": True},
             "full_verify": {"type": "bool", "default": False},
-            "repair": {"type": "bool", "default": True},
-            "mark_complete": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
@@ -135,30 +134,15 @@ def main() -> None:
         module.fail_json(msg=f"bad manifest: {exc}")
     digest = manifest_digest(entries)
     report = inspect(dest, entries, full_verify=module.params["full_verify"])
-    changed = False
-    removed = [path for path, info in report["files"].items() if info["state"] == "corrupt"]
-    if removed and module.params["repair"]:
-        changed = True
-        if not module.check_mode:
-            for path in removed:
-                os.unlink(os.path.join(dest, path))
-                report["stamps"].pop(path, None)
-    if not module.check_mode and os.path.isdir(dest):
-        write_json_atomic(state_path(dest, "stamps.json"), report["stamps"])
-    index_problems = check_index(dest, entries) if report["complete"] else []
-    marker = state_path(dest, "COMPLETE")
-    if report["complete"] and not index_problems and module.params["mark_complete"]:
-        current = _read_marker(marker)
-        if current != digest:
-            changed = True
-            if not module.check_mode:
-                write_json_atomic(marker, digest)
-    elif os.path.exists(marker) and not report["complete"]:
-        changed = True
-        if not module.check_mode:
-            os.unlink(marker)
     result: dict[str, Any] = {k: v for k, v in report.items() if k != "stamps"}
-    module.exit_json(changed=changed, removed=removed, index_problems=index_problems, digest=digest, **result)
+    module.exit_json(
+        changed=False,
+        corrupt=sorted(path for path, info in report["files"].items() if info["state"] == "corrupt"),
+        index_problems=check_index(dest, entries) if report["complete"] else [],
+        digest=digest,
+        marker=_marker_state(read_marker(dest), digest),
+        **result,
+    )
 
 
 if __name__ == "__main__":

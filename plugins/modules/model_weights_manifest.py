@@ -14,6 +14,7 @@ description:
   - Hashes of files whose size and mtime did not change are reused from O(cache), so a re-run does not
     read the model again.
   - Checks that the safetensors index agrees with the files (every shard it names exists).
+  - Writes only O(cache), and reports C(changed) when it does (the first run, or when the source changed).
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
@@ -106,10 +107,11 @@ def main() -> None:
     problems = check_index(source, entries)
     if problems:
         module.fail_json(msg="the safetensors index disagrees with the files: " + "; ".join(problems))
-    if cache and not module.check_mode and manifest != previous:
+    cache_changed = bool(cache) and manifest != previous
+    if cache and cache_changed and not module.check_mode:
         write_json_atomic(cache, manifest)
     module.exit_json(
-        changed=False,
+        changed=cache_changed,
         files=manifest["files"],
         digest=manifest_digest(entries),
         total_bytes=sum(e.size for e in entries),

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """One pass of the weights broadcast: who needs what, from which offset, in which chain order.
 
-Input: the manifest and what every tray holds (model_weights_info). Output: one relay spec per
+Input: the manifest and what every tray holds (model_weights_mark, or model_weights_info). Output: one relay spec per
 member (index 0 = the source) and the problems that stop the pass before anything moves.
 """
 
@@ -30,7 +30,7 @@ def plan_pass(
     fanout: bool = False,
     disk_margin: float = 0.01,
 ) -> dict[str, Any]:
-    """infos[host] = model_weights_info result ({files: {path: {state, have, size}}, free_bytes})."""
+    """infos[host] = a model_weights_mark (or _info) result ({files: {path: {state, have, size}}, free_bytes})."""
     problems: list[str] = []
     needs: dict[str, list[str]] = {}
     starts: dict[str, int] = {}

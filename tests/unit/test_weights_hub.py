@@ -20,7 +20,7 @@ from typing import Any
 
 import huggingface_hub
 import pytest
-from ansible_module import run_module
+from ansible_module import assert_check_predicts_apply, run_module, run_rounds
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _hub as hub
 
@@ -285,6 +285,20 @@ def test_check_mode_reports_what_would_move_and_writes_nothing(double: Double, t
     result, output = run_hf(args_for(double, tmp_path / "copy"), "--check")
     assert result["changed"] is True and result["downloaded_bytes"] == result["total_bytes"] > 0, output
     assert not (tmp_path / "copy").exists() and not (tmp_path / "cache.json").exists()
+
+
+def test_check_mode_predicts_the_download_and_the_rerun(double: Double, model: Path, tmp_path: Path) -> None:
+    """check -> download -> check again -> run again (tests/unit/ansible_module.py): the check names the files and
+    bytes the download then moves; the manifest's sha256 of small (non-LFS) files is known only once downloaded."""
+    dest = tmp_path / "copy"
+    results = run_rounds("model_weights_hf", args_for(double, dest))
+    assert_check_predicts_apply(results, ignore=["files", "digest"])
+    check, download, check_again, again = results
+    assert check["published"] == sorted(model_files(model)) and check["downloaded_bytes"] == check["total_bytes"]
+    assert model_files(dest) == model_files(model)
+    for later in (check_again, again):
+        assert (later["downloaded_bytes"], later["hashed_bytes"], later["published"]) == (0, 0, [])
+        assert later["digest"] == download["digest"]
 
 
 def test_model_weights_source_is_checked_for_every_type() -> None:

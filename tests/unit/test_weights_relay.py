@@ -195,7 +195,7 @@ def test_a_corrupted_shard_is_detected_and_fetched_again(source: Path, tmp_path:
     victim.write_bytes(bytes(data))
     report = weights.inspect(str(trays[2]), first["entries"])
     assert report["files"][first["entries"][5].path]["state"] == "corrupt"
-    os.unlink(victim)  # what model_weights_info(repair=true) does
+    os.unlink(victim)  # what model_weights_mark (repair: true) does
     second = broadcast(source, trays, port=BASE_PORT + 600)
     assert second["plan"]["receivers"] == [str(trays[2])]
     assert second["plan"]["stream_bytes"] == first["entries"][5].size

@@ -1,0 +1,190 @@
+"""The modules' contracts, run through real Ansible on localhost.
+
+- A module that reads (`*_info`, gpu_info) changes nothing and never reports `changed`: the directory it
+  reads is byte-, mtime- and inode-identical afterwards.
+- A module that changes state predicts its real run in check mode, in community.docker's rhythm:
+  check -> apply -> check again -> apply again; both first runs changed and say the same thing, the
+  second round changes nothing (tests/unit/ansible_module.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible_module import assert_check_predicts_apply, run_module, run_rounds
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = sorted((ROOT / "plugins" / "modules").glob("*.py"))
+
+
+def documentation(path: Path) -> dict[str, Any]:
+    match = re.search(r'^DOCUMENTATION = r"""\n(.*?)^"""', path.read_text(), re.DOTALL | re.MULTILINE)
+    assert match, f"{path.name} has no DOCUMENTATION"
+    doc: dict[str, Any] = yaml.safe_load(match.group(1))
+    return doc
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
+def test_every_module_takes_its_attributes_from_the_shared_fragment(path: Path) -> None:
+    doc = documentation(path)
+    fragments = doc.get("extends_documentation_fragment", [])
+    assert "wideep.gb200._attributes" in fragments
+    assert "wideep.gb200._attributes.posix" in fragments
+    # a module states its support (and details); what an attribute means is said once, in the fragment
+    for name, attribute in (doc.get("attributes") or {}).items():
+        assert "description" not in attribute, f"{path.stem}: attribute {name} repeats the fragment's description"
+        assert "support" in attribute, f"{path.stem}: attribute {name} states no support"
+    readers = path.stem.endswith("_info") or path.stem == "gpu_info"
+    assert ("wideep.gb200._attributes.info_module" in fragments) == readers
+    if readers:
+        assert "attributes" not in doc, f"{path.stem}: a reader's attributes are the info_module fragment's"
+        assert 'module.exit_json(\n        changed=False,' in path.read_text(), f"{path.stem} must say changed=False"
+
+
+# ------------------------------------------------------------------------------ the weights
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+FILES = {
+    "config.json": b'{"architectures": ["DeepseekV3ForCausalLM"]}\n',
+    "model-00001-of-00002.safetensors": b"A" * 300_000,
+    "model-00002-of-00002.safetensors": b"B" * 200_000,
+}
+MANIFEST = [{"path": path, "size": len(data), "sha256": sha256(data)} for path, data in FILES.items()]
+
+
+def write_model(dest: Path, files: dict[str, bytes]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        (dest / rel).write_bytes(data)
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int, int, int]]:
+    """Every file and directory under root: content, mode, mtime_ns, inode."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        out[str(path.relative_to(root))] = (path.read_bytes() if path.is_file() else b"", info.st_mode, info.st_mtime_ns, info.st_ino)
+    return out
+
+
+def test_model_weights_info_reads_only(tmp_path: Path) -> None:
+    dest = tmp_path / "model"
+    write_model(dest, {**FILES, "model-00002-of-00002.safetensors": b"X" * 200_000})  # one corrupt, nothing stamped
+    (dest / ".wideep").mkdir()
+    (dest / ".wideep" / "COMPLETE").write_text(json.dumps("0" * 64))  # left from another manifest
+    before = tree(tmp_path)
+    for flags in ((), ("--check",)):
+        rc, result, output = run_module("model_weights_info", json.dumps({"dest": str(dest), "manifest": MANIFEST}), *flags)
+        assert rc == 0, output
+        assert result["changed"] is False
+        assert result["corrupt"] == ["model-00002-of-00002.safetensors"]
+        assert result["complete"] is False
+        assert result["marker"] == "stale"
+        assert result["missing_bytes"] == 200_000
+        assert result["hashed_bytes"] == 500_000 + len(FILES["config.json"])  # nothing stamped: all hashed
+        assert "removed" not in result and "stamps" not in result
+        assert tree(tmp_path) == before, "model_weights_info changed the directory it read"
+
+
+def mark(dest: Path, **extra: Any) -> list[dict[str, Any]]:
+    return run_rounds("model_weights_mark", {"dest": str(dest), "manifest": MANIFEST, **extra})
+
+
+def test_model_weights_mark_removes_the_corrupt_file_and_stamps_the_rest_as_check_mode_said(tmp_path: Path) -> None:
+    dest = tmp_path / "model"
+    write_model(dest, {**FILES, "model-00002-of-00002.safetensors": b"X" * 200_000})
+    results = mark(dest)
+    assert_check_predicts_apply(results, ignore=["free_bytes"])
+    _check, apply, _check_again, apply_again = results
+    assert apply["removed"] == ["model-00002-of-00002.safetensors"]
+    assert apply["stamped"] == ["config.json", "model-00001-of-00002.safetensors"]
+    assert (apply["marked"], apply["unmarked"]) == (False, False)
+    assert not (dest / "model-00002-of-00002.safetensors").exists()
+    stamps = json.loads((dest / ".wideep" / "stamps.json").read_text())
+    assert sorted(stamps) == ["config.json", "model-00001-of-00002.safetensors"]
+    assert not (dest / ".wideep" / "COMPLETE").exists()
+    # the second round trusts the stamps (hashes nothing) and sees the removed file as missing
+    assert apply_again["hashed_bytes"] == 0
+    assert apply_again["files"]["model-00002-of-00002.safetensors"]["state"] == "missing"
+    assert (apply_again["removed"], apply_again["stamped"]) == ([], [])
+
+
+def test_model_weights_mark_marks_a_complete_copy_as_check_mode_said(tmp_path: Path) -> None:
+    dest = tmp_path / "model"
+    write_model(dest, FILES)
+    results = mark(dest)
+    assert_check_predicts_apply(results, ignore=["free_bytes"])
+    apply = results[1]
+    assert apply["complete"] is True and apply["marked"] is True and apply["index_problems"] == []
+    assert json.loads((dest / ".wideep" / "COMPLETE").read_text()) == apply["digest"]
+    assert results[3]["marked"] is False
+
+
+def test_model_weights_mark_unmarks_a_copy_that_lost_a_file(tmp_path: Path) -> None:
+    dest = tmp_path / "model"
+    write_model(dest, FILES)
+    assert mark(dest)[1]["marked"] is True  # complete, stamped and marked
+    (dest / "config.json").unlink()
+    results = mark(dest)
+    assert_check_predicts_apply(results, ignore=["free_bytes"])
+    assert results[1]["unmarked"] is True and results[1]["complete"] is False
+    assert not (dest / ".wideep" / "COMPLETE").exists()
+
+
+def test_model_weights_mark_with_repair_and_marking_off_changes_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "model"
+    write_model(dest, {**FILES, "model-00002-of-00002.safetensors": b"X" * 200_000})
+    (dest / ".wideep").mkdir()
+    # stamps as the relay records them: nothing left to stamp, so only repair could change anything
+    stamps = {}
+    for entry in MANIFEST[:2]:
+        info = os.stat(dest / entry["path"])
+        stamps[entry["path"]] = {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "ino": info.st_ino, "sha256": entry["sha256"]}
+    (dest / ".wideep" / "stamps.json").write_text(json.dumps(stamps))
+    before = tree(tmp_path)
+    rc, result, output = run_module("model_weights_mark", json.dumps({"dest": str(dest), "manifest": MANIFEST, "repair": False, "mark_complete": False}))
+    assert rc == 0, output
+    assert result["changed"] is False and result["corrupt"] == ["model-00002-of-00002.safetensors"] and result["removed"] == []
+    assert tree(tmp_path) == before
+
+
+def test_model_weights_manifest_writes_its_cache_once_as_check_mode_said(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    write_model(source, FILES)
+    cache = tmp_path / "cache" / "manifest.json"
+    results = run_rounds("model_weights_manifest", {"path": str(source), "cache": str(cache)})
+    assert_check_predicts_apply(results)
+    assert results[1]["hashed_bytes"] == sum(len(d) for d in FILES.values())
+    assert results[3]["hashed_bytes"] == 0  # the cache covered every file
+    assert [{k: f[k] for k in ("path", "size", "sha256")} for f in results[1]["files"]] == sorted(MANIFEST, key=lambda e: e["path"])
+    assert json.loads(cache.read_text())["files"] == results[1]["files"]
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def test_files_writes_what_check_mode_said_and_shows_the_same_diff(tmp_path: Path) -> None:
+    dest = tmp_path / "render"
+    write_model(dest / "hosts", {"tray1.sh": b"old\n"})
+    args = {
+        "dest": str(dest),
+        "files": {"plan.json": {"content": "{}\n"}, "hosts/tray1.sh": {"content": "new\n", "mode": "0755"}},
+    }
+    results = run_rounds("files", args, diff=True)
+    assert_check_predicts_apply(results)
+    assert results[1]["changed_files"] == ["hosts/tray1.sh", "plan.json"]
+    assert [d["before"] for d in results[1]["diff"]] == ["old\n", ""]
+    assert (dest / "hosts" / "tray1.sh").read_text() == "new\n"
+    assert (dest / "hosts" / "tray1.sh").stat().st_mode & 0o777 == 0o755
+    assert results[3]["unchanged_files"] == 2
