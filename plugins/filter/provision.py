@@ -9,28 +9,13 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.wideep.gb200.plugins.module_utils import _nvidia_driver as driver
 from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_apt as apt
 from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_docker as docker
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_driver as driver
 from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_gdrcopy as gdrcopy
 from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_imex as imex
 from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_limits as host_limits
 from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_rdma as rdma
-
-
-def nvidia_driver_version(text: str | None) -> dict[str, Any]:
-    """/proc/driver/nvidia/version text | wideep.gb200.nvidia_driver_version: {present, flavor, version, branch, arch, line}."""
-    return driver.parse_version(text)
-
-
-def nvidia_driver_check(info: Mapping[str, Any], min_branch: int, source: str = "/proc/driver/nvidia/version") -> dict[str, Any]:
-    """driver info | wideep.gb200.nvidia_driver_check(min_branch): {ok, state, message}."""
-    return driver.check_driver(info, int(min_branch), source)
-
-
-def nvidia_driver_params(text: str | None) -> dict[str, str]:
-    """/proc/driver/nvidia/params text | wideep.gb200.nvidia_driver_params: {name: value}."""
-    return driver.parse_params(text)
 
 
 def nvidia_modprobe_options(options: Mapping[str, Any], module: str = "nvidia") -> str:
@@ -39,11 +24,6 @@ def nvidia_modprobe_options(options: Mapping[str, Any], module: str = "nvidia") 
         return driver.modprobe_options(module, options)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from None
-
-
-def nvidia_pending_params(params: Mapping[str, str], wanted: Mapping[str, Any]) -> list[str]:
-    """loaded params | wideep.gb200.nvidia_pending_params(wanted): what needs a driver reload or reboot."""
-    return driver.pending_params(params, wanted)
 
 
 def cuda_apt_repo(facts: Mapping[str, Any]) -> dict[str, str]:
@@ -187,11 +167,7 @@ def rdma_hca_report(listing: str | None) -> dict[str, Any]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "nvidia_driver_version": nvidia_driver_version,
-            "nvidia_driver_check": nvidia_driver_check,
-            "nvidia_driver_params": nvidia_driver_params,
             "nvidia_modprobe_options": nvidia_modprobe_options,
-            "nvidia_pending_params": nvidia_pending_params,
             "cuda_apt_repo": cuda_apt_repo,
             "nvidia_toolkit_apt_repo": nvidia_toolkit_apt_repo,
             "deb822_source": deb822_source,

@@ -129,33 +129,6 @@ def compute_capability_tuple(value: str | None) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def driver_branch(version: str | None) -> int | None:
-    """'580.159.04' -> 580."""
-    match = re.match(r"(\d+)\.", version or "")
-    return int(match.group(1)) if match else None
-
-
-_NVRM = re.compile(
-    r"NVRM version:\s+NVIDIA UNIX\s+(?:(?P<open>Open Kernel Module) for (?P<arch>\S+)|(?P<parch>\S+) Kernel Module)\s+(?P<version>\d+(?:\.\d+)+)"
-)
-
-
-def parse_driver_version_file(text: str | None) -> dict[str, Any]:
-    """/proc/driver/nvidia/version -> which kernel module flavour is loaded, and its version.
-
-    Open:        'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build ...'
-    Proprietary: 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 ...'
-    """
-    match = _NVRM.search(text or "")
-    if not match:
-        return {"kernel_module": None, "version": None, "arch": None}
-    return {
-        "kernel_module": "open" if match.group("open") else "proprietary",
-        "version": match.group("version"),
-        "arch": match.group("arch") or match.group("parch"),
-    }
-
-
 def kernel_module_from_license(license_text: str | None) -> str | None:
     """`modinfo -F license nvidia`: 'Dual MIT/GPL' for the open modules, 'NVIDIA' for the proprietary ones."""
     value = (license_text or "").strip()

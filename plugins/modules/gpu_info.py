@@ -15,8 +15,8 @@ description:
   - GPUs from C(nvidia-smi -q -x) (names, UUIDs, PCI addresses, memory, persistence and MIG mode,
     NVLink fabric state, status, clique and cluster UUID; C(N/A) off an NVLink fabric), compute
     capability from C(nvidia-smi --query-gpu=uuid,compute_cap), and the driver and CUDA versions.
-  - The kernel module flavour (open or proprietary) from C(/proc/driver/nvidia/version), else from
-    C(modinfo -F license nvidia).
+  - The kernel module flavour (open or proprietary) from C(/proc/driver/nvidia/version) (O(driver_proc_dir)), else
+    from C(modinfo -F license nvidia).
   - For IMEX (multi-node NVLink), the daemon binary, C(nvidia-imex-ctl), the systemd unit, a running
     C(nvidia-imex) process, C(nvidia-imex-ctl -q) (C(READY) when the daemon is ready), the channel
     devices under C(/dev/nvidia-caps-imex-channels) and the addresses in the nodes config file.
@@ -56,6 +56,16 @@ options:
     description: The IMEX nodes config file (the C(IMEX_NODE_CONFIG_FILE) of C(/etc/nvidia-imex/config.cfg)).
     type: path
     default: /etc/nvidia-imex/nodes_config.cfg
+  driver_proc_dir:
+    description:
+      - Where the loaded driver describes itself (C(version), C(params)). Only tests change it, to read a copy
+        of another tray's (the preflight scenario sets it through C(module_defaults)).
+    type: path
+    default: /proc/driver/nvidia
+  infiniband_dir:
+    description: Where the RDMA ports are listed, in the layout of C(/sys/class/infiniband). Only tests change it.
+    type: path
+    default: /sys/class/infiniband
 notes:
   - DMA-BUF heuristic. Both sides must allow it. Driver side, C(CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED) on
     every GPU when O(cuda_probe) could ask CUDA, otherwise the open kernel module at branch 515 or later
@@ -386,7 +396,6 @@ from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import (
     IMEX_CHANNEL_DIR,
     assess_dmabuf,
     disk_space,
-    driver_branch,
     imex_channels,
     kernel_config_option,
     kernel_module_from_license,
@@ -395,7 +404,6 @@ from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import (
     module_loaded,
     normalize_pci_bus_id,
     parse_compute_caps,
-    parse_driver_version_file,
     parse_limits_memlock,
     parse_nodes_config,
     parse_nvidia_smi_xml,
@@ -405,6 +413,7 @@ from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import (
     read_kernel_config,
     rlimit_value,
 )
+from ansible_collections.wideep.gb200.plugins.module_utils._nvidia_driver import PROC_DIR, driver_branch, read_driver
 
 # CUdevice_attribute values (cuda.h).
 _CU_ATTRIBUTES = (
@@ -523,15 +532,16 @@ def main() -> None:
             "disk_path": {"type": "path"},
             "cuda_probe": {"type": "bool", "default": True},
             "imex_nodes_config": {"type": "path", "default": "/etc/nvidia-imex/nodes_config.cfg"},
+            "driver_proc_dir": {"type": "path", "default": PROC_DIR},
+            "infiniband_dir": {"type": "path", "default": "/sys/class/infiniband"},
         },
         supports_check_mode=True,
     )
     problems: list[str] = []
     status, smi_path, smi = _nvidia_smi(module, problems)
 
-    version_text = _read("/proc/driver/nvidia/version")
-    from_file = parse_driver_version_file(version_text)
-    kernel_module = from_file["kernel_module"]
+    from_file = read_driver(module.params["driver_proc_dir"])
+    kernel_module = from_file["flavor"] if from_file["flavor"] in ("open", "proprietary") else None
     if kernel_module is None:
         modinfo = module.get_bin_path("modinfo")
         if modinfo:
@@ -580,14 +590,14 @@ def main() -> None:
             "branch": driver_branch(version),
             "cuda_version": smi.get("cuda_version"),
             "kernel_module": kernel_module,
-            "version_file": _first_line(version_text) or None,
+            "version_file": from_file["line"] or None,
         },
         cuda=cuda,
         imex=_imex(module),
         peermem={"loaded": module_loaded("nvidia_peermem")},
         dmabuf=dmabuf,
         gdrdrv={"loaded": module_loaded("gdrdrv"), "device": os.path.exists("/dev/gdrdrv")},
-        hcas=read_hcas(),
+        hcas=read_hcas(module.params["infiniband_dir"]),
         memlock={"soft": rlimit_value(soft), "hard": rlimit_value(hard), "configured": parse_limits_memlock(limits_files())},
         disk=disk,
         kernel={"release": release, "machine": os.uname().machine},

@@ -12,7 +12,6 @@ from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import (
     assess_dmabuf,
     compute_capability_tuple,
     disk_space,
-    driver_branch,
     imex_channels,
     kernel_config_option,
     kernel_module_from_license,
@@ -22,7 +21,6 @@ from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import (
     nearest_existing,
     normalize_pci_bus_id,
     parse_compute_caps,
-    parse_driver_version_file,
     parse_limits_memlock,
     parse_nodes_config,
     parse_nvidia_smi_xml,
@@ -103,38 +101,9 @@ def test_parse_compute_caps(text: str, expected: dict[str, str]) -> None:
     assert parse_compute_caps(text) == expected
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        # the real H200 host
-        (
-            "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \nGCC version:  gcc version 15.3.0 (GCC) \n",
-            {"kernel_module": "open", "version": "580.159.04", "arch": "x86_64"},
-        ),
-        (
-            "NVRM version: NVIDIA UNIX Open Kernel Module for aarch64  570.124.06  Release Build  (dvs-builder@U16-I3-B03-4-3)  Tue Feb 25 2025\n",
-            {"kernel_module": "open", "version": "570.124.06", "arch": "aarch64"},
-        ),
-        (
-            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n",
-            {"kernel_module": "proprietary", "version": "535.104.05", "arch": "x86_64"},
-        ),
-        ("", {"kernel_module": None, "version": None, "arch": None}),
-        (None, {"kernel_module": None, "version": None, "arch": None}),
-    ],
-)
-def test_parse_driver_version_file(text: str | None, expected: dict[str, str | None]) -> None:
-    assert parse_driver_version_file(text) == expected
-
-
 @pytest.mark.parametrize(("text", "expected"), [("Dual MIT/GPL\n", "open"), ("NVIDIA\n", "proprietary"), ("", None), (None, None)])
 def test_kernel_module_from_license(text: str | None, expected: str | None) -> None:
     assert kernel_module_from_license(text) == expected
-
-
-@pytest.mark.parametrize(("version", "branch"), [("580.159.04", 580), ("570.86.15", 570), ("550", None), ("", None), (None, None)])
-def test_driver_branch(version: str | None, branch: int | None) -> None:
-    assert driver_branch(version) == branch
 
 
 @pytest.mark.parametrize(("value", "expected"), [("10.0", (10, 0)), ("9.0", (9, 0)), (" 12.1 ", (12, 1)), ("10", None), ("N/A", None), (None, None)])

@@ -1,17 +1,23 @@
-"""gpu_driver / imex: reading /proc/driver/nvidia and rendering the nvidia module options."""
+"""The one reader of /proc/driver/nvidia (plugins/module_utils/_nvidia_driver.py): gpu_info, the
+nvidia_driver_info module (the gpu_driver and imex roles) and the roles' modprobe options use it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_module import run_module
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_driver import (
+from ansible_collections.wideep.gb200.plugins.module_utils._nvidia_driver import (
     check_driver,
+    driver_branch,
     modprobe_options,
     parse_params,
     parse_version,
     pending_params,
+    read_driver,
 )
 
 # Captured on the device tool's H200 host (Ubuntu 24.04, open driver 580.159.04):
@@ -29,6 +35,8 @@ RegistryDwordsPerDevice: ""
 # The same lines in the formats NVIDIA documents for other builds (not captured here).
 GRACE_570 = "NVRM version: NVIDIA UNIX Open Kernel Module for aarch64  570.124.06  Release Build  (dvs-builder@U16-I1-N07-12-3)  Fri Feb 28 2025\n"
 PROPRIETARY_550 = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc version 12.3.0\n"
+PROPRIETARY_535 = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n"
+PROPRIETARY_ARM_535 = "NVRM version: NVIDIA UNIX Kernel Module for aarch64  535.129.03  Release Build  (dvs-builder@U16-T02-35-3)\n"
 
 
 @pytest.mark.parametrize(
@@ -37,11 +45,25 @@ PROPRIETARY_550 = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tu
         (H200_VERSION, "open", "580.159.04", 580, "x86_64"),
         (GRACE_570, "open", "570.124.06", 570, "aarch64"),
         (PROPRIETARY_550, "proprietary", "550.54.15", 550, "x86_64"),
+        (PROPRIETARY_535, "proprietary", "535.104.05", 535, "x86_64"),
+        (PROPRIETARY_ARM_535, "proprietary", "535.129.03", 535, "aarch64"),
     ],
 )
 def test_version_lines(text: str, flavor: str, version: str, branch: int, arch: str) -> None:
     info = parse_version(text)
     assert (info["present"], info["flavor"], info["version"], info["branch"], info["arch"]) == (True, flavor, version, branch, arch)
+    assert info["line"] == text.splitlines()[0].strip()
+
+
+def test_an_unrecognised_file_is_present_but_unknown() -> None:
+    info = parse_version("NVRM version: something new  600.1\n")
+    assert (info["present"], info["flavor"], info["version"], info["branch"]) == (True, "unknown", None, None)
+    assert info["line"] == "NVRM version: something new  600.1"
+
+
+@pytest.mark.parametrize(("version", "branch"), [("580.159.04", 580), ("570.86.15", 570), ("550", None), ("", None), (None, None)])
+def test_driver_branch(version: str | None, branch: int | None) -> None:
+    assert driver_branch(version) == branch
 
 
 @pytest.mark.parametrize("text", [None, "", "  \n"])
@@ -114,3 +136,45 @@ def test_pending_params_after_reboot() -> None:
 def test_pending_params_unknown_and_unloaded() -> None:
     assert pending_params(parse_params(H200_PARAMS), {"NoSuchThing": 1}) == ["NoSuchThing: the loaded driver has no such parameter (wanted '1')"]
     assert pending_params({}, DEEPEP) == []  # no driver loaded: nothing runs with old values
+
+
+def write_proc(root: Path, version: str | None, params: str | None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if version is not None:
+        (root / "version").write_text(version)
+    if params is not None:
+        (root / "params").write_text(params)
+    return root
+
+
+def test_read_driver_reads_both_files(tmp_path: Path) -> None:
+    info = read_driver(str(write_proc(tmp_path / "nvidia", H200_VERSION, H200_PARAMS)))
+    assert (info["flavor"], info["version"], info["params"]["CreateImexChannel0"]) == ("open", "580.159.04", "0")
+    absent = read_driver(str(tmp_path / "none"))
+    assert (absent["present"], absent["params"]) == (False, {})
+
+
+def driver_info(proc: Path, **args: Any) -> dict[str, Any]:
+    rc, result, output = run_module("nvidia_driver_info", json.dumps({"proc_dir": str(proc), **args}))
+    assert rc == 0, output
+    assert result["changed"] is False
+    return result
+
+
+def test_nvidia_driver_info_judges_the_h200s_driver(tmp_path: Path) -> None:
+    result = driver_info(write_proc(tmp_path / "nvidia", H200_VERSION, H200_PARAMS), min_branch=570, module_options=DEEPEP)
+    assert (result["present"], result["flavor"], result["version"], result["branch"], result["arch"]) == (True, "open", "580.159.04", 580, "x86_64")
+    assert result["check"] == {"ok": True, "state": "ok", "message": "open kernel module 580.159.04 (branch 580 >= 570)"}
+    assert result["pending"] == pending_params(parse_params(H200_PARAMS), DEEPEP)
+    assert result["params"]["EnableStreamMemOPs"] == "0"
+
+
+def test_nvidia_driver_info_without_a_driver(tmp_path: Path) -> None:
+    result = driver_info(tmp_path / "absent", min_branch=570, module_options=DEEPEP)
+    assert result["present"] is False and result["check"]["state"] == "absent" and result["pending"] == []
+    assert str(tmp_path / "absent" / "version") in result["check"]["message"]
+
+
+def test_nvidia_driver_info_without_a_minimum_checks_only_the_flavour(tmp_path: Path) -> None:
+    result = driver_info(write_proc(tmp_path / "nvidia", PROPRIETARY_550, ""))
+    assert result["check"]["state"] == "proprietary" and result["pending"] == []
