@@ -1,6 +1,10 @@
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
-"""Thin filter adapters for the provisioning roles over plugins/plugin_utils/_provision_*.py."""
+"""PRIVATE filters of the provisioning roles (names start with _): thin adapters over plugins/plugin_utils/_provision_*.py.
+
+Not for playbooks outside this collection; they may change at any time. The filters a user calls are
+documented one per file (cuda_apt_repo, preflight_problems, preflight_report).
+"""
 
 from __future__ import annotations
 
@@ -19,34 +23,31 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_rdm
 
 
 def nvidia_modprobe_options(options: Mapping[str, Any], module: str = "nvidia") -> str:
-    """{EnableStreamMemOPs: 1} | wideep.gb200.nvidia_modprobe_options: an `options nvidia NVreg_...` line."""
+    """{EnableStreamMemOPs: 1} | wideep.gb200._nvidia_modprobe_options: an `options nvidia NVreg_...` line."""
     try:
         return driver.modprobe_options(module, options)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
 
-def cuda_apt_repo(facts: Mapping[str, Any]) -> dict[str, str]:
-    """ansible_facts | wideep.gb200.cuda_apt_repo: NVIDIA's CUDA repository for the tray.
-
-    {distro, arch, url, key_url, key_path, sources_path, sources, preferences_path, preferences}
-    """
-    try:
-        return apt.cuda_apt_files(str(facts["distribution"]), str(facts["distribution_version"]), str(facts["architecture"]))
-    except (KeyError, apt.RepoError) as exc:
-        raise AnsibleFilterError(f"cuda_apt_repo: {exc}") from None
-
-
 def nvidia_toolkit_apt_repo(architecture: str) -> dict[str, str]:
-    """ansible_facts['architecture'] | wideep.gb200.nvidia_toolkit_apt_repo: {arch, url, key_url}."""
+    """ansible_facts['architecture'] | wideep.gb200._nvidia_toolkit_apt_repo: {arch, url, key_url}."""
     try:
         return apt.toolkit_repo(str(architecture))
     except apt.RepoError as exc:
         raise AnsibleFilterError(f"nvidia_toolkit_apt_repo: {exc}") from None
 
 
+def multiarch_libdir(architecture: str) -> str:
+    """ansible_facts['architecture'] | wideep.gb200._multiarch_libdir: /usr/lib/x86_64-linux-gnu or /usr/lib/aarch64-linux-gnu."""
+    try:
+        return apt.multiarch_libdir(str(architecture))
+    except apt.RepoError as exc:
+        raise AnsibleFilterError(f"_multiarch_libdir: {exc}") from None
+
+
 def deb822_source(uris: str | Sequence[str], signed_by: str, suites: str | Sequence[str] = "/", components: Sequence[str] = (), comment: str = "") -> str:
-    """url | wideep.gb200.deb822_source(signed_by, ...): the text of a .sources file."""
+    """url | wideep.gb200._deb822_source(signed_by, ...): the text of a .sources file."""
     try:
         return apt.deb822_source(uris, signed_by, suites, components, comment)
     except ValueError as exc:
@@ -54,12 +55,12 @@ def deb822_source(uris: str | Sequence[str], signed_by: str, suites: str | Seque
 
 
 def version_glob(package: str, version: str) -> str:
-    """nvidia-container-toolkit | wideep.gb200.version_glob("1.18.1"): nvidia-container-toolkit=1.18.1-* ("" = any version)."""
+    """nvidia-container-toolkit | wideep.gb200._version_glob("1.18.1"): nvidia-container-toolkit=1.18.1-* ("" = any version)."""
     return apt.version_glob(str(package), str(version or ""))
 
 
 def imex_package(driver_version: str) -> str:
-    """driver version | wideep.gb200.imex_package: the apt spec of the matching nvidia-imex."""
+    """driver version | wideep.gb200._imex_package: the apt spec of the matching nvidia-imex."""
     try:
         return apt.imex_package(str(driver_version))
     except ValueError as exc:
@@ -73,7 +74,7 @@ def docker_daemon_json(
     runtime_path: str = "nvidia-container-runtime",
     options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """current daemon.json text | wideep.gb200.docker_daemon_json(mode, ...): {config, content, changed}."""
+    """current daemon.json text | wideep.gb200._docker_daemon_json(mode, ...): {config, content, changed}."""
     try:
         return docker.daemon_json(existing_text, mode, bool(default_runtime), runtime_path, dict(options or {}))
     except ValueError as exc:
@@ -100,7 +101,7 @@ def imex_domains(
     trays: Sequence[str],
     max_trays: int = 18,
 ) -> dict[str, Any]:
-    """groups | wideep.gb200.imex_domains(hostvars, gb200_plan, names, pattern, trays): {domains, trays}.
+    """groups | wideep.gb200._imex_domains(hostvars, gb200_plan, names, pattern, trays): {domains, trays}.
 
     A tray's address is gb200_plan.hosts[tray].address when the plan has one, else its ansible_host.
     """
@@ -114,22 +115,22 @@ def imex_domains(
 
 
 def imex_nodes_config(nodes: Sequence[str]) -> str:
-    """domain nodes | wideep.gb200.imex_nodes_config: the text of nodes_config.cfg."""
+    """domain nodes | wideep.gb200._imex_nodes_config: the text of nodes_config.cfg."""
     return imex.nodes_config(list(nodes))
 
 
 def imex_disagreements(views: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """{host: {address, domain, nodes, checksum}} | wideep.gb200.imex_disagreements: one message per odd tray."""
+    """{host: {address, domain, nodes, checksum}} | wideep.gb200._imex_disagreements: one message per odd tray."""
     return imex.disagreements({h: dict(v) for h, v in views.items()})
 
 
 def dkms_status(text: str | None, module: str) -> dict[str, Any]:
-    """`dkms status` output | wideep.gb200.dkms_status(module): {version: {kernels: {kernel: state}}}."""
+    """`dkms status` output | wideep.gb200._dkms_status(module): {version: {kernels: {kernel: state}}}."""
     return gdrcopy.dkms_status(text, module)
 
 
 def gdrapi_version(header: str | None) -> str:
-    """include/gdrapi.h text | wideep.gb200.gdrapi_version: "2.5"."""
+    """include/gdrapi.h text | wideep.gb200._gdrapi_version: "2.5"."""
     try:
         return gdrcopy.gdrapi_version(header)
     except ValueError as exc:
@@ -137,7 +138,7 @@ def gdrapi_version(header: str | None) -> str:
 
 
 def resource_limits(values: Mapping[str, Any], domains: Sequence[str] = ("*", "root")) -> dict[str, Any]:
-    """{memlock, stack, nofile} | wideep.gb200.resource_limits: {limits_conf, systemd, ulimit}."""
+    """{memlock, stack, nofile} | wideep.gb200._resource_limits: {limits_conf, systemd, ulimit}."""
     try:
         return host_limits.limits(dict(values), list(domains))
     except ValueError as exc:
@@ -145,43 +146,31 @@ def resource_limits(values: Mapping[str, Any], domains: Sequence[str] = ("*", "r
 
 
 def thp_mode(text: str | None) -> str | None:
-    """transparent_hugepage/enabled text | wideep.gb200.thp_mode: the selected mode."""
+    """transparent_hugepage/enabled text | wideep.gb200._thp_mode: the selected mode."""
     return host_limits.thp_mode(text)
 
 
-def sysctl_drift(wanted: Mapping[str, Any], live: Mapping[str, str]) -> list[str]:
-    """host_limits_sysctls | wideep.gb200.sysctl_drift({name: running value}): what differs."""
-    return host_limits.sysctl_drift(dict(wanted), dict(live))
-
-
-def sysctl_path(name: str) -> str:
-    """vm.max_map_count | wideep.gb200.sysctl_path: /proc/sys/vm/max_map_count."""
-    return host_limits.sysctl_path(name)
-
-
 def rdma_hca_report(listing: str | None) -> dict[str, Any]:
-    """'<hca>/<port> <state>' lines | wideep.gb200.rdma_hca_report: {ok, active, inactive, message}."""
+    """'<hca>/<port> <state>' lines | wideep.gb200._rdma_hca_report: {ok, active, inactive, message}."""
     return rdma.hca_report(rdma.port_states(listing))
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "nvidia_modprobe_options": nvidia_modprobe_options,
-            "cuda_apt_repo": cuda_apt_repo,
-            "nvidia_toolkit_apt_repo": nvidia_toolkit_apt_repo,
-            "deb822_source": deb822_source,
-            "imex_package": imex_package,
-            "version_glob": version_glob,
-            "docker_daemon_json": docker_daemon_json,
-            "imex_domains": imex_domains,
-            "imex_nodes_config": imex_nodes_config,
-            "imex_disagreements": imex_disagreements,
-            "dkms_status": dkms_status,
-            "gdrapi_version": gdrapi_version,
-            "resource_limits": resource_limits,
-            "thp_mode": thp_mode,
-            "sysctl_drift": sysctl_drift,
-            "sysctl_path": sysctl_path,
-            "rdma_hca_report": rdma_hca_report,
+            "_nvidia_modprobe_options": nvidia_modprobe_options,
+            "_nvidia_toolkit_apt_repo": nvidia_toolkit_apt_repo,
+            "_deb822_source": deb822_source,
+            "_multiarch_libdir": multiarch_libdir,
+            "_imex_package": imex_package,
+            "_version_glob": version_glob,
+            "_docker_daemon_json": docker_daemon_json,
+            "_imex_domains": imex_domains,
+            "_imex_nodes_config": imex_nodes_config,
+            "_imex_disagreements": imex_disagreements,
+            "_dkms_status": dkms_status,
+            "_gdrapi_version": gdrapi_version,
+            "_resource_limits": resource_limits,
+            "_thp_mode": thp_mode,
+            "_rdma_hca_report": rdma_hca_report,
         }

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
-"""Thin filters over plugin_utils/_weights_plan.py for the model_weights role."""
+"""PRIVATE filters of the model_weights role (names start with _) over plugin_utils/_weights_plan.py; not for other playbooks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import 
 
 
 def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """ansible_play_hosts | wideep.gb200.weights_pass(hostvars, manifest, settings): this pass's chain."""
+    """ansible_play_hosts | wideep.gb200._weights_pass(hostvars, manifest, settings): this pass's chain."""
     infos = {h: dict(hostvars[h]["model_weights_held"]) for h in hosts if "model_weights_held" in hostvars[h]}
     addresses = {h: str(settings["addresses"].get(h) or "") for h in hosts}
     return plan_pass(
@@ -29,4 +29,4 @@ def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[d
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"weights_pass": weights_pass, "weights_source_problems": source_problems}
+        return {"_weights_pass": weights_pass, "_weights_source_problems": source_problems}

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """NVIDIA's apt repositories for a tray's distribution and architecture, and deb822 sources files.
 
-PRIVATE to the collection: may change at any time. Used by gpu_driver, imex and container_runtime.
+PRIVATE to the collection: may change at any time. Used by gpu_driver, imex, container_runtime and rdma.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ CUDA_KEY_FILE = "3bf863cc.pub"
 CUDA_ARCH = {"x86_64": "x86_64", "aarch64": "sbsa"}
 # Debian architecture names, as flat repositories of .deb files use them.
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+# Debian/Ubuntu multiarch tuples: the library directory /usr/lib/<tuple> of each architecture.
+MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 # The distributions a tray may run: Debian 12 (test OS), Ubuntu 22.04 / 24.04 (production).
 CUDA_DISTROS = {("debian", "12"): "debian12", ("ubuntu", "22.04"): "ubuntu2204", ("ubuntu", "24.04"): "ubuntu2404"}
 # Where the roles that use the CUDA repository (gpu_driver, imex) put it. Both write the same
@@ -71,6 +73,11 @@ def cuda_apt_files(distribution: str, version: str, architecture: str) -> dict[s
         "preferences_path": CUDA_PREFERENCES_PATH,
         "preferences": CUDA_PREFERENCES,
     }
+
+
+def multiarch_libdir(architecture: str) -> str:
+    """The multiarch library directory of a Debian/Ubuntu host: x86_64 -> /usr/lib/x86_64-linux-gnu."""
+    return f"/usr/lib/{_arch(architecture, MULTIARCH)}"
 
 
 def toolkit_repo(architecture: str) -> dict[str, str]:

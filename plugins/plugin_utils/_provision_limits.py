@@ -71,22 +71,3 @@ def thp_mode(text: str | None) -> str | None:
         if word.startswith("[") and word.endswith("]"):
             return word[1:-1]
     return None
-
-
-def sysctl_path(name: str) -> str:
-    """/proc/sys path of a sysctl: vm.max_map_count -> /proc/sys/vm/max_map_count."""
-    return "/proc/sys/" + name.replace(".", "/")
-
-
-def sysctl_drift(wanted: Mapping[str, Any], live: Mapping[str, str]) -> list[str]:
-    """The sysctls whose running value differs from the wanted one ("name: running X, wanted Y").
-
-    Values compare by whitespace-separated fields, as /proc/sys prints tcp_rmem ("4096\\t131072\\t6291456").
-    """
-    out = []
-    for name, value in wanted.items():
-        want = " ".join(str(value).split())
-        have = " ".join(str(live.get(name, "")).split())
-        if have != want:
-            out.append(f"{name}: running {have or '(missing)'}, wanted {want}")
-    return out

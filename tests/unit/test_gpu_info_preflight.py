@@ -16,7 +16,8 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.wideep.gb200.plugins.filter.preflight import gb200_preflight_problems, gb200_preflight_report
+from ansible_collections.wideep.gb200.plugins.filter.preflight_problems import preflight_problems as gb200_preflight_problems
+from ansible_collections.wideep.gb200.plugins.filter.preflight_report import preflight_report as gb200_preflight_report
 from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import merge_gpu_details, parse_nvidia_smi_xml
 from ansible_collections.wideep.gb200.plugins.plugin_utils._preflight import (
     Requirements,

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -188,3 +189,40 @@ def test_files_writes_what_check_mode_said_and_shows_the_same_diff(tmp_path: Pat
     assert (dest / "hosts" / "tray1.sh").read_text() == "new\n"
     assert (dest / "hosts" / "tray1.sh").stat().st_mode & 0o777 == 0o755
     assert results[3]["unchanged_files"] == 2
+
+
+# ------------------------------------------------------------------------------ filters
+
+FILTER_FILES = sorted(p for p in (ROOT / "plugins" / "filter").glob("*.py") if p.stem != "plan")  # plan.py: the plan's own owners
+
+
+def filters_of(path: Path) -> dict[str, Any]:
+    module = importlib.import_module(f"ansible_collections.wideep.gb200.plugins.filter.{path.stem}")
+    found: dict[str, Any] = module.FilterModule().filters()
+    return found
+
+
+@pytest.mark.parametrize("path", FILTER_FILES, ids=lambda p: p.stem)
+def test_a_public_filter_is_documented_in_its_own_file_and_the_rest_are_private(path: Path) -> None:
+    for name in filters_of(path):
+        if name.startswith("_"):
+            continue  # a role's private helper: not documented, may change
+        assert path.stem == name, f"public filter {name} lives in {path.name}; give it its own documented file, {name}.py"
+        doc = re.search(r'^DOCUMENTATION = r"""\n(.*?)^"""', path.read_text(), re.DOTALL | re.MULTILINE)
+        assert doc, f"{path.name} has no DOCUMENTATION"
+        assert yaml.safe_load(doc.group(1))["name"] == name
+        for block in ("EXAMPLES", "RETURN"):
+            assert re.search(rf'^{block} = r"""', path.read_text(), re.MULTILINE), f"{path.name} has no {block}"
+
+
+def test_cuda_apt_repo_maps_grace_to_sbsa_and_names_what_it_lacks() -> None:
+    from ansible.errors import AnsibleFilterError
+
+    cuda_apt_repo = filters_of(ROOT / "plugins" / "filter" / "cuda_apt_repo.py")["cuda_apt_repo"]
+    grace = cuda_apt_repo({"distribution": "Ubuntu", "distribution_version": "24.04", "architecture": "aarch64"})
+    assert grace["url"] == "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/sbsa/"
+    assert grace["sources_path"] == "/etc/apt/sources.list.d/nvidia-cuda.sources"
+    with pytest.raises(AnsibleFilterError, match="lack 'architecture'"):
+        cuda_apt_repo({"distribution": "Debian", "distribution_version": "12"})
+    with pytest.raises(AnsibleFilterError, match="Rocky 9 has no NVIDIA CUDA repository"):
+        cuda_apt_repo({"distribution": "Rocky", "distribution_version": "9", "architecture": "x86_64"})

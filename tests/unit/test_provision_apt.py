@@ -10,6 +10,7 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_apt import
     cuda_repo,
     deb822_source,
     imex_package,
+    multiarch_libdir,
     toolkit_repo,
     version_glob,
 )
@@ -64,6 +65,16 @@ def test_cuda_apt_files_for_a_grace_tray() -> None:
 @pytest.mark.parametrize(("arch", "deb"), [("x86_64", "amd64"), ("aarch64", "arm64")])
 def test_toolkit_repo(arch: str, deb: str) -> None:
     assert toolkit_repo(arch)["url"] == f"https://nvidia.github.io/libnvidia-container/stable/deb/{deb}"
+
+
+@pytest.mark.parametrize(("arch", "libdir"), [("x86_64", "/usr/lib/x86_64-linux-gnu"), ("aarch64", "/usr/lib/aarch64-linux-gnu")])
+def test_multiarch_libdir(arch: str, libdir: str) -> None:
+    assert multiarch_libdir(arch) == libdir
+
+
+def test_multiarch_libdir_refuses_what_it_does_not_know() -> None:
+    with pytest.raises(RepoError, match="architecture 'ppc64le' is not supported"):
+        multiarch_libdir("ppc64le")
 
 
 def test_flat_source() -> None:

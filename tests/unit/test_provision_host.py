@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_gdrcopy import dkms_status, gdrapi_version
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_limits import limits, sysctl_drift, sysctl_path, thp_mode
+from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_limits import limits, thp_mode
 from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_rdma import hca_report, port_states
 
 # `dkms status` from the gdrcopy molecule scenario (Debian 12, dkms 3.0.10), plus dkms 2.x lines (Ubuntu 22.04).
@@ -100,11 +100,3 @@ def test_hca_report(listing: str, ok: bool, words: str) -> None:
     report = hca_report(port_states(listing))
     assert report["ok"] is ok
     assert words in report["message"]
-
-
-def test_sysctl_drift() -> None:
-    wanted = {"vm.max_map_count": 1048576, "kernel.numa_balancing": 0, "net.ipv4.tcp_rmem": "4096 131072 6291456"}
-    live = {"vm.max_map_count": "65530\n", "kernel.numa_balancing": "0\n", "net.ipv4.tcp_rmem": "4096\t131072\t6291456\n"}
-    assert sysctl_drift(wanted, live) == ["vm.max_map_count: running 65530, wanted 1048576"]
-    assert sysctl_drift({"kernel.nope": 1}, {}) == ["kernel.nope: running (missing), wanted 1"]
-    assert sysctl_path("vm.max_map_count") == "/proc/sys/vm/max_map_count"

@@ -114,7 +114,7 @@ def test_agreement() -> None:
 def test_filter_takes_the_plans_address_then_ansible_host() -> None:
     from ansible_collections.wideep.gb200.plugins.filter.provision import FilterModule
 
-    imex_filter = FilterModule().filters()["imex_domains"]
+    imex_filter = FilterModule().filters()["_imex_domains"]
     groups = {"all": ["t1", "t2"], "gb200": ["t1", "t2"]}
     hostvars = {"t1": {"ansible_host": "172.16.0.1"}, "t2": {"ansible_host": "172.16.0.2"}}
     plan = {"hosts": {"t1": {"address": "10.9.0.1"}}}  # t2 not in the plan: its ansible_host is used
