@@ -65,9 +65,9 @@ export ANSIBLE_COLLECTIONS_PATH="${LAYOUT}"
 cd "${COLL}"
 
 # ansible-lint finds files through git (tracked + untracked-not-ignored) and
-# then applies exclude_paths from the config. It runs as a plain `ansible-lint`
-# at the root does (and Galaxy's importer): without the layout above, it
-# installs this collection from the checkout itself (.ansible-lint: offline false).
+# then applies exclude_paths from the config. It runs as a plain
+# `ansible-lint --profile production` at the root does, without the layout
+# above: wideep.gb200.* resolves through ansible.cfg's collections/ link.
 run ansible-lint env -u ANSIBLE_COLLECTIONS_PATH ansible-lint --config-file "${LINT_CFG}" --nocolor
 
 py_dirs=()
