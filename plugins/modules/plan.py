@@ -21,17 +21,10 @@ description:
 version_added: 0.2.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
-attributes:
-  check_mode:
-    support: full
-    description: Computes the plan; changes nothing in either mode.
-  diff_mode:
-    support: none
-    description: Nothing changes.
-  platform:
-    platforms: posix
-    support: full
-    description: The controller.
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.info_module
+  - wideep.gb200._attributes.posix
 options: {}
 notes:
   - The variables it reads are documented in the role wideep.gb200.plan (C(ansible-doc -t role wideep.gb200.plan)).

@@ -23,17 +23,20 @@ description:
 version_added: 0.2.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.posix
 attributes:
   check_mode:
     support: full
-    description: Reports what would be added, changed and removed without writing.
+    details:
+      - Reports what would be added, changed and removed without writing.
   diff_mode:
     support: none
-    description: The report lists the files; contents are in plan.json.
-  platform:
-    platforms: posix
+    details:
+      - The report lists the files; contents are in plan.json.
+  idempotent:
     support: full
-    description: The controller.
 options:
   dest:
     description:

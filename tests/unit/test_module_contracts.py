@@ -23,6 +23,8 @@ from ansible_module import assert_check_predicts_apply, run_module, run_rounds
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted((ROOT / "plugins" / "modules").glob("*.py"))
+# Readers not named *_info: gpu_info's name predates the rule; plan computes on the controller and changes nothing.
+READERS = {"gpu_info", "plan"}
 
 
 def documentation(path: Path) -> dict[str, Any]:
@@ -42,11 +44,13 @@ def test_every_module_takes_its_attributes_from_the_shared_fragment(path: Path) 
     for name, attribute in (doc.get("attributes") or {}).items():
         assert "description" not in attribute, f"{path.stem}: attribute {name} repeats the fragment's description"
         assert "support" in attribute, f"{path.stem}: attribute {name} states no support"
-    readers = path.stem.endswith("_info") or path.stem == "gpu_info"
-    assert ("wideep.gb200._attributes.info_module" in fragments) == readers
-    if readers:
+    reader = path.stem.endswith("_info") or path.stem in READERS
+    assert ("wideep.gb200._attributes.info_module" in fragments) == reader
+    if reader:
         assert "attributes" not in doc, f"{path.stem}: a reader's attributes are the info_module fragment's"
-        assert 'module.exit_json(\n        changed=False,' in path.read_text(), f"{path.stem} must say changed=False"
+        action = ROOT / "plugins" / "action" / path.name  # a module whose work an action plugin does
+        code = (action if action.exists() else path).read_text()
+        assert re.search(r"(exit_json|update)\(\s*changed=False,", code), f"{path.stem} must say changed=False"
 
 
 # ------------------------------------------------------------------------------ the weights
@@ -193,7 +197,8 @@ def test_files_writes_what_check_mode_said_and_shows_the_same_diff(tmp_path: Pat
 
 # ------------------------------------------------------------------------------ filters
 
-FILTER_FILES = sorted(p for p in (ROOT / "plugins" / "filter").glob("*.py") if p.stem != "plan")  # plan.py: the plan's own owners
+# plan.py and engine.py belong to the plan and engine-contract work, which documents its own filters.
+FILTER_FILES = sorted(p for p in (ROOT / "plugins" / "filter").glob("*.py") if p.stem not in ("plan", "engine"))
 
 
 def filters_of(path: Path) -> dict[str, Any]:
