@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "build" / "pythonpath"))
 
 from inventory_builder import build  # noqa: E402
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan  # noqa: E402
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan  # noqa: E402
 
 # Shapes that pass validation: decode workers of 18 trays (EP 72 divides 288 experts).
 SHAPES = {

@@ -10,10 +10,10 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._inventory import plan_inputs
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
-from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import PlanError, group_warnings
-from ansible_collections.wideep.gb200.plugins.plugin_utils._recipes import RecipeError
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.inventory import plan_inputs
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.problems import PlanError, group_warnings
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.recipes import RecipeError
 
 display = Display()
 

@@ -14,7 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._progress import progress_line
+from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.progress import progress_line
 
 display = Display()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._render import RenderError, render_files, write_render
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.render import RenderError, render_files, write_render
 
 
 class ActionModule(ActionBase):

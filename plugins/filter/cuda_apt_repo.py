@@ -82,7 +82,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_apt import RepoError, cuda_apt_files
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.apt import RepoError, cuda_apt_files
 
 
 def cuda_apt_repo(facts: Mapping[str, Any]) -> dict[str, str]:

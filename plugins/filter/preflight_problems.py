@@ -71,8 +71,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._preflight import preflight_problems as problems_of
-from ansible_collections.wideep.gb200.plugins.plugin_utils._preflight import problems_as_dicts, requirements_from
+from ansible_collections.wideep.gb200.plugins.plugin_utils.preflight.checks import preflight_problems as problems_of
+from ansible_collections.wideep.gb200.plugins.plugin_utils.preflight.checks import problems_as_dicts, requirements_from
 
 
 def preflight_problems(info: Mapping[str, Any], requirements: Mapping[str, Any], host: str) -> list[dict[str, str]]:

@@ -72,7 +72,7 @@ _value:
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._preflight import preflight_report as report_of
+from ansible_collections.wideep.gb200.plugins.plugin_utils.preflight.checks import preflight_report as report_of
 
 
 def preflight_report(hosts: list[str], hostvars: Mapping[str, Any], fact: str = "preflight_found") -> dict[str, Any]:

@@ -14,12 +14,8 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _nvidia_driver as driver
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_apt as apt
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_docker as docker
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_gdrcopy as gdrcopy
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_imex as imex
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_limits as host_limits
-from ansible_collections.wideep.gb200.plugins.plugin_utils import _provision_rdma as rdma
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision import apt, gdrcopy, host_limits, imex, rdma
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision import container_runtime as docker
 
 
 def nvidia_modprobe_options(options: Mapping[str, Any], module: str = "nvidia") -> str:

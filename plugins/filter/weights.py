@@ -1,13 +1,13 @@
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
-"""PRIVATE filters of the model_weights role (names start with _) over plugin_utils/_weights_plan.py; not for other playbooks."""
+"""PRIVATE filters of the model_weights role (names start with _) over plugin_utils/weights/passes.py; not for other playbooks."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass, source_problems
+from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.passes import plan_pass, source_problems
 
 
 def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:

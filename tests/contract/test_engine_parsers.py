@@ -16,10 +16,10 @@ import pytest
 from engine_venvs import ENGINES, pair, probe
 from inventory_builder import build
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._engine import Contract, Origin, check_flags, load_contract
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
-from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import Problems
-from ansible_collections.wideep.gb200.plugins.plugin_utils._recipes import known_recipes, load_recipe
+from ansible_collections.wideep.gb200.plugins.plugin_utils.engine.contract import Contract, Origin, check_flags, load_contract
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.problems import Problems
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.recipes import known_recipes, load_recipe
 
 pytestmark = pytest.mark.contract
 

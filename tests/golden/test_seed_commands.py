@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "fixtures" / "seeds" / "001_80a4810b5c225469.txt"

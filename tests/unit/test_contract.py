@@ -11,15 +11,15 @@ import pytest
 import yaml
 from inventory_builder import build
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._inventory import DEFAULTS
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
-from ansible_collections.wideep.gb200.plugins.plugin_utils._recipes import (
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.inventory import DEFAULTS
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.recipes import (
     RecipeError,
     known_recipes,
     load_recipe,
     parse_recipe,
 )
-from ansible_collections.wideep.gb200.plugins.plugin_utils._render import docker_run_argv, launch_script
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.render import docker_run_argv, launch_script
 
 ROOT = Path(__file__).resolve().parents[2]
 

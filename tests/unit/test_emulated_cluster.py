@@ -15,7 +15,7 @@ from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("emulated_cluster", ROOT / "emulated" / "cluster.py")

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from inventory_builder import build, set_var
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._engine import load_contract
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
-from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import PlanError, Problem
+from ansible_collections.wideep.gb200.plugins.plugin_utils.engine.contract import load_contract
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.problems import PlanError, Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PAIR = ("0.6.1", "0.5.3.post2")
@@ -169,7 +169,7 @@ def test_every_problem_of_an_inventory_comes_together_once() -> None:
 
 # ---------------------------------------------------------------- the serving image (preflight)
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._engine import probe_problems, probe_requests  # noqa: E402
+from ansible_collections.wideep.gb200.plugins.plugin_utils.engine.probe import probe_problems, probe_requests  # noqa: E402
 
 
 def _probe_stdout(sglang: str | None, dynamo: str | None, parsed: dict[str, Any] | None = None) -> str:

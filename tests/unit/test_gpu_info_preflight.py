@@ -1,4 +1,4 @@
-"""Preflight decisions (plugins/plugin_utils/_preflight.py) on gpu_info's real result from the H200 host, tables of
+"""Preflight decisions (plugins/plugin_utils/preflight/checks.py) on gpu_info's real result from the H200 host, tables of
 trays that differ from it in one respect each, and the role end to end through ansible-playbook."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.wideep.gb200.plugins.filter.preflight_problems import preflight_problems as gb200_preflight_problems
 from ansible_collections.wideep.gb200.plugins.filter.preflight_report import preflight_report as gb200_preflight_report
 from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import merge_gpu_details, parse_nvidia_smi_xml
-from ansible_collections.wideep.gb200.plugins.plugin_utils._preflight import (
+from ansible_collections.wideep.gb200.plugins.plugin_utils.preflight.checks import (
     Requirements,
     preflight_problems,
     preflight_report,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from inventory_builder import build
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._health import ready, registered
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
-from ansible_collections.wideep.gb200.plugins.plugin_utils._status import drift, summary_lines
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.health import ready, registered
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, summary_lines
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Captured from the emulated cluster's real Dynamo frontend, 1 prefill + 1 decode mocker with

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from inventory_builder import build, set_var
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
 
 
 def _flag(argv: list[str], name: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from inventory_builder import build, set_var
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._plan import build_plan
-from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import PlanError
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.problems import PlanError
 
 Groups = dict[str, list[str]]
 HostVars = dict[str, dict[str, Any]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_apt import (
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.apt import (
     RepoError,
     cuda_apt_files,
     cuda_repo,

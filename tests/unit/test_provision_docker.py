@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_docker import DaemonJsonError, daemon_json, merge
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.container_runtime import DaemonJsonError, daemon_json, merge
 
 NVIDIA = {"path": "nvidia-container-runtime", "args": []}
 # What a tray might already have: log rotation, another runtime, a data root.

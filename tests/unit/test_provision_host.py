@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_gdrcopy import dkms_status, gdrapi_version
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_limits import limits, thp_mode
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_rdma import hca_report, port_states
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.gdrcopy import dkms_status, gdrapi_version
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.host_limits import limits, thp_mode
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.rdma import hca_report, port_states
 
 # `dkms status` from the gdrcopy molecule scenario (Debian 12, dkms 3.0.10), plus dkms 2.x lines (Ubuntu 22.04).
 DKMS3 = "gdrdrv/2.5.1, 6.1.0-50-amd64, x86_64: installed\nnvidia/580.95.05, 6.1.0-50-amd64, x86_64: installed\ngdrdrv/2.4.4: added\n"

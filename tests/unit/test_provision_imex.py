@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._provision_imex import (
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.imex import (
     ImexError,
     disagreements,
     domain_groups,

@@ -302,7 +302,7 @@ def test_check_mode_predicts_the_download_and_the_rerun(double: Double, model: P
 
 
 def test_model_weights_source_is_checked_for_every_type() -> None:
-    from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import source_problems
+    from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.passes import source_problems
 
     assert source_problems({"type": "path", "path": "/lustre/m", "host": "t0"}) == []
     assert source_problems({"type": "controller", "path": "/data/m"}) == []

@@ -21,7 +21,7 @@ import pytest
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _weights as weights
 from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay
-from ansible_collections.wideep.gb200.plugins.plugin_utils._weights_plan import plan_pass
+from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.passes import plan_pass
 
 ROOT = Path(__file__).resolve().parents[2]
 # Below Linux's ephemeral range (32768-60999): a port there can be taken at any moment by some

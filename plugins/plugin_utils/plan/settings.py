@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._inventory import DEFAULTS, ENGINES, PLAYBOOK_VARIABLES, RESTART_POLICIES, Topology, check_container_name, host_value
-from ._problems import PLAN_WARNINGS, Problems
-from ._recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_recipe
+from .inventory import DEFAULTS, ENGINES, PLAYBOOK_VARIABLES, RESTART_POLICIES, Topology, check_container_name, host_value
+from .problems import PLAN_WARNINGS, Problems
+from .recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_recipe
 
 _SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT_RE = re.compile(r"^([a-z]+)=(-1|unlimited|[0-9]+)(?::(-1|unlimited|[0-9]+))?$")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._recipes import substitute
+from .recipes import substitute
 
 # SGLang accepts both spellings; the plan reads whichever the recipe or user wrote.
 ALIASES: dict[str, tuple[str, ...]] = {

@@ -32,7 +32,7 @@ _PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 FLAG_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
 
 
 class RecipeError(ValueError):

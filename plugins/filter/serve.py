@@ -1,8 +1,9 @@
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
-"""Thin filter adapters over plugins/plugin_utils: the frontend's /health and drift from the plan.
+"""Private filters of the serve roles (smoke, status) over plugins/plugin_utils/serve.
 
-The plan itself is computed by the action wideep.gb200.plan and written by wideep.gb200.render.
+The plan itself is computed by the action wideep.gb200.plan and written by wideep.gb200.render;
+users call neither of these filters, so they are _-prefixed and undocumented.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._health import registered
-from ansible_collections.wideep.gb200.plugins.plugin_utils._status import drift, summary_lines
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.health import registered
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, summary_lines
 
 
 def gb200_registered(health: Any) -> dict[str, Any]:
@@ -29,6 +30,6 @@ def gb200_drift(host_plan: Mapping[str, Any], containers: list[dict[str, Any]]) 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "registered": gb200_registered,
-            "drift": gb200_drift,
+            "_registered": gb200_registered,
+            "_drift": gb200_drift,
         }

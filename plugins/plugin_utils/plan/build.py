@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
-from ._engine import Contract, Origin, catalogue_file, load_contract
-from ._engine import check_env as check_engine_env
-from ._engine import check_flags as check_engine_flags
-from ._flags import FlagView, fill, merge_flags, to_argv
-from ._inventory import ALL_GROUP, HEAD_GROUP, Topology, Worker, read_topology
-from ._problems import PlanError, Problems
-from ._rules import (
+from ..engine.contract import Contract, Origin, catalogue_file, load_contract
+from ..engine.contract import check_env as check_engine_env
+from ..engine.contract import check_flags as check_engine_flags
+from .flags import FlagView, fill, merge_flags, to_argv
+from .inventory import ALL_GROUP, HEAD_GROUP, Topology, Worker, read_topology
+from .problems import PlanError, Problems
+from .rules import (
     Parallelism,
     WorkerFacts,
     check_env,
@@ -30,7 +30,7 @@ from ._rules import (
     check_sizes,
     check_user_input,
 )
-from ._settings import Settings, read_settings, read_worker_settings
+from .settings import Settings, read_settings, read_worker_settings
 
 PLAN_VERSION = 1
 LABEL = "wideep.gb200"

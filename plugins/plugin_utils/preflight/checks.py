@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.wideep.gb200.plugins.plugin_utils._problems import Problem
+from ..plan.problems import Problem
 
 
 @dataclass(frozen=True)

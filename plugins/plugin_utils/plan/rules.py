@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._engine import version_key
-from ._flags import ALIASES, FlagView
-from ._problems import Problems
+from ..engine.contract import version_key
+from .flags import ALIASES, FlagView
+from .problems import Problems
 
 # Flags the plan computes from the inventory; a user value would break rank/head agreement.
 OWNED_FLAGS = {

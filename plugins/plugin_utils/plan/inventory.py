@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ._problems import Problems
+from .problems import Problems
 
 netaddr: ModuleType | None
 try:
