@@ -89,3 +89,36 @@ def test_launch_script_runs_the_containers_with_a_fake_docker(tmp_path: Path) ->
     calls = log.read_text().splitlines()
     assert [c.split()[0] for c in calls] == ["rm", "run", "rm", "run", "rm", "run"]
     assert "--name wideep-frontend" in calls[-1] and calls[-1].endswith("python3 -m dynamo.frontend --http-port=8000")
+
+
+def _public_filters() -> list[str]:
+    import importlib
+
+    names: list[str] = []
+    for path in sorted((ROOT / "plugins" / "filter").glob("*.py")):
+        module = importlib.import_module(f"ansible_collections.wideep.gb200.plugins.filter.{path.stem}")
+        names += [n for n in module.FilterModule().filters() if not n.startswith("_")]
+    return names
+
+
+@pytest.mark.parametrize("kind", ["filter", "module"])
+def test_ansible_doc_documents_every_public_plugin(kind: str) -> None:
+    """Public plugins (modules, filters without a leading _) have DOCUMENTATION ansible-doc reads."""
+    import json
+    import os
+    import sys
+
+    names = _public_filters() if kind == "filter" else [p.stem for p in sorted((ROOT / "plugins" / "modules").glob("*.py"))]
+    assert names
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-doc"), "-t", kind, "--json", *[f"wideep.gb200.{n}" for n in names]],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    docs = json.loads(done.stdout)
+    missing = [n for n in names if not (docs.get(f"wideep.gb200.{n}") or {}).get("doc", {}).get("short_description")]
+    assert not missing, f"{kind}s without documentation: {missing}"
