@@ -92,32 +92,32 @@ def imex_domains(
     groups: Mapping[str, Sequence[str]],
     hostvars: Mapping[str, Any],
     plan: Mapping[str, Any] | None,
-    names: Sequence[str],
-    pattern: str,
     trays: Sequence[str],
-    max_trays: int = 18,
+    settings_var: str = "__imex_settings",
 ) -> dict[str, Any]:
-    """groups | wideep.gb200._imex_domains(hostvars, gb200_plan, names, pattern, trays): {domains, trays}.
+    """groups | wideep.gb200._imex_domains(hostvars, gb200_plan, trays): {domains, trays, addresses, problems}.
 
-    A tray's address is gb200_plan.hosts[tray].address when the plan has one, else its ansible_host.
+    Computed once for all trays. Each tray's domain settings are hostvars[tray][settings_var] (what
+    its own variables say); they must agree. A tray's address is gb200_plan.hosts[tray].address when
+    the plan has one, else its ansible_host. Problems come back as data, so that every tray can fail
+    with them (a run_once task that raised would fail the first tray only).
     """
     plain = {name: list(hosts) for name, hosts in groups.items()}
-    members = {h for g in imex.domain_groups(plain, list(names), pattern) for h in plain.get(g, [])}
-    addresses = {h: _address(h, hostvars, plan or {}) for h in members}
     try:
-        return imex.imex_domains(plain, list(trays), list(names), pattern, addresses, int(max_trays))
+        settings = imex.agreed_settings({t: dict(hostvars[t][settings_var]) for t in trays})
+        names, pattern = list(settings["groups"] or []), str(settings["pattern"] or "")
+        members = {h for g in imex.domain_groups(plain, names, pattern) for h in plain.get(g, [])}
+        addresses = {h: _address(h, hostvars, plan or {}) for h in members}
+        layout = imex.imex_domains(plain, list(trays), names, pattern, addresses, int(settings["max_trays"]))
     except imex.ImexError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+        return {"domains": {}, "trays": {}, "addresses": {}, "problems": exc.problems}
+    return {**layout, "problems": []}
 
 
 def imex_nodes_config(nodes: Sequence[str]) -> str:
     """domain nodes | wideep.gb200._imex_nodes_config: the text of nodes_config.cfg."""
     return imex.nodes_config(list(nodes))
 
-
-def imex_disagreements(views: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """{host: {address, domain, nodes, checksum}} | wideep.gb200._imex_disagreements: one message per odd tray."""
-    return imex.disagreements({h: dict(v) for h, v in views.items()})
 
 
 def dkms_status(text: str | None, module: str) -> dict[str, Any]:
@@ -163,7 +163,6 @@ class FilterModule:
             "_docker_daemon_json": docker_daemon_json,
             "_imex_domains": imex_domains,
             "_imex_nodes_config": imex_nodes_config,
-            "_imex_disagreements": imex_disagreements,
             "_dkms_status": dkms_status,
             "_gdrapi_version": gdrapi_version,
             "_resource_limits": resource_limits,

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.imex import (
     ImexError,
-    disagreements,
+    agreed_settings,
     domain_groups,
     imex_domains,
     nodes_config,
@@ -78,37 +78,28 @@ def test_every_problem_at_once() -> None:
     assert len(err.value.problems) == 3  # t3 and t4 in no domain, t1's address
 
 
-def view(domain: str, nodes: list[str], address: str) -> dict[str, Any]:
-    return {"domain": domain, "nodes": nodes, "address": address, "checksum": "|".join(nodes)}
+def setting(groups: list[str], pattern: str = "", max_trays: int = 18) -> dict[str, Any]:
+    return {"groups": groups, "pattern": pattern, "max_trays": max_trays}
 
 
-def test_a_tray_with_its_own_domain_groups_is_named() -> None:
+def test_a_tray_whose_variables_give_it_other_domain_groups_is_named() -> None:
     # t2's host_vars put it in group gb200 (all trays): valid from its own view, wrong for the others.
-    views = {
-        "t1": view("nvl72_rack1", ["10.0.0.1", "10.0.0.2"], "10.0.0.1"),
-        "t2": view("gb200", ["10.0.0.1", "10.0.0.2", "10.0.1.3"], "10.0.0.2"),
-        "t3": view("nvl72_rack2", ["10.0.1.3"], "10.0.1.3"),
-    }
-    messages = disagreements(views)
-    assert len(messages) == 1
-    assert messages[0].startswith(
-        "tray t2 disagrees with the trays it shares an IMEX domain with: its nodes_config.cfg lists "
-        "(domain gb200: 10.0.0.1, 10.0.0.2, 10.0.1.3), theirs: t1 (domain nvl72_rack1: 10.0.0.1, 10.0.0.2); "
-        "t3 (domain nvl72_rack2: 10.0.1.3)."
-    )
+    racks = setting(["nvl72_rack1", "nvl72_rack2"])
+    with pytest.raises(ImexError) as caught:
+        agreed_settings({"t1": racks, "t2": setting(["gb200"]), "t3": racks})
+    (problem,) = caught.value.problems
+    assert problem.startswith("the trays disagree on imex_domain_groups (t1, t3: ['nvl72_rack1', 'nvl72_rack2']; t2: ['gb200'])")
+    assert "set it once, in group_vars of all the trays" in problem
 
 
-def test_the_minority_tray_is_named() -> None:
-    nodes = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    views = {h: view("r1", nodes, a) for h, a in zip(["t1", "t2", "t3"], nodes, strict=True)}
-    views["t3"] = view("r1", list(reversed(nodes)), "10.0.0.3")  # same trays, other order
-    messages = disagreements(views)
-    assert len(messages) == 1 and messages[0].startswith("tray t3 disagrees")
-
-
-def test_agreement() -> None:
-    nodes = ["10.0.0.1", "10.0.0.2"]
-    assert disagreements({"t1": view("r1", nodes, "10.0.0.1"), "t2": view("r1", nodes, "10.0.0.2"), "t3": view("r2", ["10.0.1.3"], "10.0.1.3")}) == []
+def test_every_disagreeing_setting_is_reported_and_agreement_passes() -> None:
+    with pytest.raises(ImexError) as caught:
+        agreed_settings({"t1": setting(["r"], "", 18), "t2": setting(["r"], "^rack", 9)})
+    assert [p.split(" (")[0] for p in caught.value.problems] == [
+        "the trays disagree on imex_domain_group_pattern",
+        "the trays disagree on imex_domain_max_trays",
+    ]
+    assert agreed_settings({"t1": setting(["r"]), "t2": setting(["r"])}) == setting(["r"])
 
 
 def test_filter_takes_the_plans_address_then_ansible_host() -> None:
@@ -116,8 +107,12 @@ def test_filter_takes_the_plans_address_then_ansible_host() -> None:
 
     imex_filter = FilterModule().filters()["_imex_domains"]
     groups = {"all": ["t1", "t2"], "gb200": ["t1", "t2"]}
-    hostvars = {"t1": {"ansible_host": "172.16.0.1"}, "t2": {"ansible_host": "172.16.0.2"}}
+    one = {"__imex_settings": setting(["gb200"])}
+    hostvars = {"t1": {"ansible_host": "172.16.0.1", **one}, "t2": {"ansible_host": "172.16.0.2", **one}}
     plan = {"hosts": {"t1": {"address": "10.9.0.1"}}}  # t2 not in the plan: its ansible_host is used
-    result = imex_filter(groups, hostvars, plan, ["gb200"], "", ["t1", "t2"])
+    result = imex_filter(groups, hostvars, plan, ["t1", "t2"])
     assert result["domains"]["gb200"]["nodes"] == ["10.9.0.1", "172.16.0.2"]
-    assert imex_filter(groups, hostvars, None, ["gb200"], "", ["t1"])["domains"]["gb200"]["nodes"] == ["172.16.0.1", "172.16.0.2"]
+    assert imex_filter(groups, hostvars, None, ["t1"])["domains"]["gb200"]["nodes"] == ["172.16.0.1", "172.16.0.2"]
+    assert result["problems"] == []
+    hostvars["t2"]["__imex_settings"] = setting(["all"])
+    assert imex_filter(groups, hostvars, plan, ["t1", "t2"])["problems"][0].startswith("the trays disagree on imex_domain_groups")

@@ -115,37 +115,29 @@ def nodes_config(nodes: Sequence[str]) -> str:
     return "".join(f"{n}\n" for n in nodes)
 
 
-def disagreements(views: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Trays whose nodes_config.cfg differs from a tray it lists as a peer (or that lists it), one message each.
+def agreed_settings(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The domain settings every tray of the run has; an ImexError naming the odd trays otherwise.
 
-    views: host -> {"address", "domain", "nodes": [addresses], "checksum"}, what each tray computed
-    and wrote. Trays are compared wherever one lists the other, whatever domain name each used,
-    so a tray whose own variables put it in another group is still caught. The tray involved in
-    the most mismatches is blamed first (ties: inventory order), until none is left unexplained.
+    settings: host -> {"groups": imex_domain_groups, "pattern": imex_domain_group_pattern,
+    "max_trays": imex_domain_max_trays} as each tray sees them (its host_vars and group_vars).
+    The domains are computed once for all trays from these: a tray whose own variables say
+    otherwise would have written another nodes_config.cfg, and IMEX would fail at run time.
     """
-    hosts = list(views)
-    by_address = {str(v.get("address")): h for h, v in views.items()}
-    pairs: set[tuple[str, str]] = set()
-    for x in hosts:
-        for address in views[x].get("nodes", []):
-            y = by_address.get(str(address))
-            if y is not None and y != x and views[x].get("checksum") != views[y].get("checksum"):
-                pairs.add((x, y) if hosts.index(x) < hosts.index(y) else (y, x))
-
-    def describe(h: str) -> str:
-        v = views[h]
-        return f"{h} (domain {v.get('domain')}: {', '.join(str(n) for n in v.get('nodes', []))})"
-
-    messages = []
-    while pairs:
-        score = {h: sum(h in pair for pair in pairs) for h in hosts}
-        odd = max(hosts, key=lambda h: (score[h], -hosts.index(h)))
-        others = sorted({y for pair in pairs if odd in pair for y in pair if y != odd}, key=hosts.index)
-        messages.append(
-            f"tray {odd} disagrees with the trays it shares an IMEX domain with: its nodes_config.cfg lists "
-            f"{describe(odd)[len(odd) + 1 :]}, theirs: {'; '.join(describe(o) for o in others)}. Every tray of a "
-            f"domain must list the same addresses in the same order; look for host_vars or group_vars of {odd} "
-            "that change imex_domain_groups, imex_domain_group_pattern or a tray's address"
-        )
-        pairs = {pair for pair in pairs if odd not in pair}
-    return messages
+    hosts = list(settings)
+    if not hosts:
+        raise ImexError(["no tray to compute IMEX domains for"])
+    problems: list[str] = []
+    first = dict(settings[hosts[0]])
+    for key, variable in (("groups", "imex_domain_groups"), ("pattern", "imex_domain_group_pattern"), ("max_trays", "imex_domain_max_trays")):
+        values: dict[str, list[str]] = {}
+        for h in hosts:
+            values.setdefault(repr(settings[h].get(key)), []).append(h)
+        if len(values) > 1:
+            described = "; ".join(f"{', '.join(on)}: {value}" for value, on in values.items())
+            problems.append(
+                f"the trays disagree on {variable} ({described}); every tray of a run must see the same value, "
+                "or they would write different nodes_config.cfg files: set it once, in group_vars of all the trays"
+            )
+    if problems:
+        raise ImexError(problems)
+    return first
