@@ -4,8 +4,10 @@ molecule's testinfra verifier runs these (molecule/cluster, `make cluster-test`)
 scenario converged the cluster that `python3 emulated/cluster.py up` started. By hand, with the
 cluster up and converged (`make demo`): `.venv/bin/pytest tests/cluster` (it ends with teardown).
 
-The tests change the cluster (re-serve, kill a worker, teardown), so they run in the order of
-their names, test_01_... to test_11_...: `pytest_collection_modifyitems` below sorts them.
+Each test arranges what it needs: `serving` (autouse) converges the cluster with site.yml when a
+planned container is not running (after a teardown, or on trays that were only started), so a
+test runs alone (`pytest tests/cluster -k killed`) or in any order. Tests marked `last` (teardown)
+run after the others only so that a full run does not converge twice.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ import pytest
 import testinfra
 from cluster_helpers import EMULATED_GROUP_VARS, EMULATED_HOSTS, ROOT, Tray, ansible_env, run_playbook, tool
 
-_HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "last: run after the other cluster tests (it undoes what they share, e.g. teardown)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run this directory's tests in the order of their names; other tests keep their places."""
-    slots = [i for i, item in enumerate(items) if Path(str(item.path)).resolve().parent == _HERE]
-    ordered = sorted((items[i] for i in slots), key=lambda item: item.name)
-    for slot, item in zip(slots, ordered, strict=True):
-        items[slot] = item
+    """Tests marked `last` go to the end; the others keep their order (none depends on another)."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +84,23 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert run.rc == 0, run.describe()
     data: dict[str, Any] = json.loads((render_dir / "plan.json").read_text(encoding="utf-8"))
     return data
+
+
+def _planned_containers_running(plan: dict[str, Any], trays: dict[str, Tray]) -> bool:
+    for host, spec in plan["hosts"].items():
+        wanted = {c["name"]: c["labels"]["wideep.gb200.spec"] for c in spec["containers"]}
+        if not wanted:
+            continue
+        running = {name: info for name, info in trays[host].containers().items() if info["State"]["Running"]}
+        if any(name not in running or running[name]["Config"]["Labels"].get("wideep.gb200.spec") != spec_hash for name, spec_hash in wanted.items()):
+            return False
+    return True
+
+
+@pytest.fixture(autouse=True)
+def serving(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """Arrange a converged, serving cluster: run site.yml when any planned container is not running
+    as planned (site is idempotent: on a converged cluster it changes nothing)."""
+    if not _planned_containers_running(plan, trays):
+        run = run_playbook("site")
+        assert run.rc == 0, run.describe()

@@ -1,7 +1,8 @@
 """The converged emulated cluster against its plan, then re-runs, a killed worker, bad input and teardown.
 
-Ordered (conftest.py sorts by name): 01-06 read the converged cluster, 07-10 re-run playbooks
-and must leave it as it was (08 restarts exactly the worker it killed), 11 tears it down.
+Each test arranges what it needs: the autouse fixture `serving` (conftest.py) converges the cluster
+(site.yml) when a planned container is not running, so any test runs alone. Teardown is marked
+`last` only so that a full run does not converge twice.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def decode_node_rank_set(directory: Path) -> None:
 # ------------------------------------------------------------------ the converged cluster
 
 
-def test_01_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     assert set(plan["hosts"]) == set(trays), "the plan and the inventory name different trays"
     kinds = sorted(c["kind"] for spec in plan["hosts"].values() for c in spec["containers"])
     assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * len(plan["workers"])), kinds
@@ -143,7 +144,7 @@ def test_01_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any],
             assert env_dict(running[workers[0]["name"]]["Config"]["Env"]).items() >= spec["env"].items(), name
 
 
-def test_02_rank1_trays_run_no_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_rank1_trays_run_no_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     rank1 = [name for name, spec in plan["hosts"].items() if (spec["node_rank"] or 0) > 0]
     assert rank1, "this topology has no rank-1 tray; the test would check nothing"
     for name in rank1:
@@ -151,7 +152,7 @@ def test_02_rank1_trays_run_no_container(plan: dict[str, Any], trays: dict[str, 
         assert trays[name].containers() == {}, f"{name}: rank-1 tray runs containers"
 
 
-def test_03_planned_ports_listen(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_planned_ports_listen(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     head = plan["control_plane"]["host"]
     assert plan["frontend"]["host"] == head
     head_ports = {p["variable"]: p["port"] for p in plan["hosts"][head]["ports"]}
@@ -165,17 +166,17 @@ def test_03_planned_ports_listen(plan: dict[str, Any], trays: dict[str, Tray]) -
                 pass  # reachable from the controller too
 
 
-def test_04_frontend_lists_the_served_model(plan: dict[str, Any]) -> None:
+def test_frontend_lists_the_served_model(plan: dict[str, Any]) -> None:
     assert plan["served_model_name"] == "deepseek-ai/DeepSeek-R1"
     models = [model.id for model in openai_client(plan).models.list()]
     assert plan["served_model_name"] in models, models
 
 
-def test_05_chat_completion_generates_tokens(plan: dict[str, Any]) -> None:
+def test_chat_completion_generates_tokens(plan: dict[str, Any]) -> None:
     assert_chat_completion(plan)
 
 
-def test_06_streamed_completions(plan: dict[str, Any]) -> None:
+def test_streamed_completions(plan: dict[str, Any]) -> None:
     client = openai_client(plan)
     chunks = list(
         client.chat.completions.create(
@@ -201,7 +202,7 @@ def secret_env() -> dict[str, str]:
     return values
 
 
-def test_06b_secret_env_reaches_the_containers_and_nothing_else(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_secret_env_reaches_the_containers_and_nothing_else(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     """gb200_secret_env: in a root-only file per container and in the container's env; the plan holds
     only its name."""
     secrets = secret_env()
@@ -226,7 +227,7 @@ def test_06b_secret_env_reaches_the_containers_and_nothing_else(plan: dict[str, 
 # ------------------------------------------------------------------ re-runs
 
 
-def test_07_serve_again_changes_and_restarts_nothing(trays: dict[str, Tray]) -> None:
+def test_serve_again_changes_and_restarts_nothing(trays: dict[str, Tray]) -> None:
     before = container_state(trays)
     assert any(key[1].startswith("wideep-") for key in before), "nothing runs: the cluster is not converged"
     # -vvv: the most Ansible ever prints; the secret values must not be in it.
@@ -238,7 +239,7 @@ def test_07_serve_again_changes_and_restarts_nothing(trays: dict[str, Tray]) -> 
     assert not leaked, f"serve -vvv printed the value of {leaked}"
 
 
-def test_08_killed_decode_worker_is_the_only_container_restarted(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_killed_decode_worker_is_the_only_container_restarted(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     host, worker = planned_worker(plan, "decode")
     tray, name = trays[host], worker["name"]
     before = container_state(trays)
@@ -268,7 +269,7 @@ def test_08_killed_decode_worker_is_the_only_container_restarted(plan: dict[str,
 
 # The form playbooks/status.yml documents, and a JSON boolean (what 08 uses to detect drift).
 @pytest.mark.parametrize("fail_on_drift", ["status_fail_on_drift=true", '{"status_fail_on_drift": true}'], ids=["key-value", "json-boolean"])
-def test_09_status_reports_no_drift(fail_on_drift: str, plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_status_reports_no_drift(fail_on_drift: str, plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     run = run_playbook("status", "-e", fail_on_drift)
     assert run.rc == 0, run.describe()
     assert_recap(run, trays)
@@ -284,7 +285,7 @@ def test_09_status_reports_no_drift(fail_on_drift: str, plan: dict[str, Any], tr
     [(tray_in_two_workers, "E-HOST-TWO-WORKERS"), (decode_node_rank_set, "E-OWNED-FLAG")],
     ids=["tray-in-two-workers", "decode-node-rank"],
 )
-def test_10_invalid_inventory_fails_validation_and_changes_nothing(make_inventory: Any, code: str, trays: dict[str, Tray], tmp_path: Path) -> None:
+def test_invalid_inventory_fails_validation_and_changes_nothing(make_inventory: Any, code: str, trays: dict[str, Tray], tmp_path: Path) -> None:
     make_inventory(tmp_path)
     before = container_state(trays)
     run = run_playbook("site", inventories=(tmp_path / "hosts.yml", EMULATED_GROUP_VARS))
@@ -297,7 +298,8 @@ def test_10_invalid_inventory_fails_validation_and_changes_nothing(make_inventor
 # ------------------------------------------------------------------ last
 
 
-def test_11_teardown_removes_every_collection_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+@pytest.mark.last
+def test_teardown_removes_every_collection_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     assert any(tray.labelled_containers() for tray in trays.values()), "nothing to tear down: the test would check nothing"
     run = run_playbook("teardown")
     assert run.rc == 0, run.describe()

@@ -42,7 +42,7 @@ def nvidia_options(tray: Tray) -> dict[str, str]:
     }
 
 
-def test_00_1_rdma_user_space_and_the_libmlx5_link(trays: dict[str, Tray]) -> None:
+def test_rdma_user_space_and_the_libmlx5_link(trays: dict[str, Tray]) -> None:
     for tray in trays.values():
         for package in ("rdma-core", "ibverbs-providers", "ibverbs-utils"):
             assert tray.host.package(package).is_installed, f"{tray.name}: {package} not installed"
@@ -53,7 +53,7 @@ def test_00_1_rdma_user_space_and_the_libmlx5_link(trays: dict[str, Tray]) -> No
         assert tray.host.file(f"{LIBDIR}/libmlx5.so.1").exists  # the link resolves
 
 
-def test_00_2_login_sessions_get_the_configured_limits(inventory: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_login_sessions_get_the_configured_limits(inventory: dict[str, Any], trays: dict[str, Tray]) -> None:
     # An SSH session goes through pam_limits, which reads the role's limits.d file; the container's
     # own defaults (stack 8 MiB, nofile 20000) differ from every value below.
     for tray in trays.values():
@@ -62,7 +62,7 @@ def test_00_2_login_sessions_get_the_configured_limits(inventory: dict[str, Any]
         assert seen == [str(memlock // 1024)] * 2 + [str(stack // 1024)] * 2 + [str(nofile)] * 2, f"{tray.name}: {seen}"
 
 
-def test_00_3_kernel_settings_are_persisted(inventory: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_kernel_settings_are_persisted(inventory: dict[str, Any], trays: dict[str, Tray]) -> None:
     for tray in trays.values():
         wanted = role_var(inventory, tray.name, "host_limits_sysctls")
         sysctl_file = tray.host.file("/etc/sysctl.d/90-wideep-gb200.conf").content_string
@@ -78,7 +78,7 @@ def test_00_3_kernel_settings_are_persisted(inventory: dict[str, Any], trays: di
             assert line in dropin.splitlines(), f"{tray.name}: {line} not in {dropin}"
 
 
-def test_00_4_driver_and_imex_module_options(trays: dict[str, Tray]) -> None:
+def test_driver_and_imex_module_options(trays: dict[str, Tray]) -> None:
     for tray in trays.values():
         assert nvidia_options(tray) == {
             "NVreg_EnableStreamMemOPs": "1",
@@ -87,7 +87,7 @@ def test_00_4_driver_and_imex_module_options(trays: dict[str, Tray]) -> None:
         }, tray.name
 
 
-def test_00_5_daemon_json_gets_the_nvidia_runtime_and_the_tray_docker_still_answers(trays: dict[str, Tray]) -> None:
+def test_daemon_json_gets_the_nvidia_runtime_and_the_tray_docker_still_answers(trays: dict[str, Tray]) -> None:
     for tray in trays.values():
         daemon = json.loads(tray.host.file("/etc/docker/daemon.json").content_string)
         assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime", f"{tray.name}: {daemon}"
@@ -95,7 +95,7 @@ def test_00_5_daemon_json_gets_the_nvidia_runtime_and_the_tray_docker_still_answ
         assert tray.docker("info", "--format", "{{.ServerVersion}}").strip()
 
 
-def test_00_6_every_tray_lists_the_same_imex_domain(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_every_tray_lists_the_same_imex_domain(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     # inventories/emulated keeps imex_domain_groups: [gb200], so the domain is every tray.
     expected = sorted(spec["address"] for spec in plan["hosts"].values())
     configs = {tray.name: tray.host.file("/etc/nvidia-imex/nodes_config.cfg").content_string for tray in trays.values()}
@@ -104,7 +104,7 @@ def test_00_6_every_tray_lists_the_same_imex_domain(plan: dict[str, Any], trays:
     assert sorted(listed) == expected and len(listed) == len(trays)
 
 
-def test_00_7_an_unknown_role_in_gb200_provision_skip_is_refused_before_any_change() -> None:
+def test_an_unknown_role_in_gb200_provision_skip_is_refused_before_any_change() -> None:
     run = run_playbook("provision", "-e", '{"gb200_provision_skip": ["gdrcopy", "infiniband"]}')
     assert run.rc != 0, run.describe()
     assert "tray1: gb200_provision_skip must be a list of provisioning roles" in run.output, run.describe()

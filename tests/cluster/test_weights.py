@@ -35,7 +35,7 @@ def model_dir(plan: dict[str, Any]) -> str:
     return str(plan["model"]["host_dir"])
 
 
-def test_10b_1_every_worker_tray_holds_a_verified_copy(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
+def test_every_worker_tray_holds_a_verified_copy(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
     source = sha256s(trays["tray0"], SOURCE)
     assert len(source) >= 60
     for tray in weight_trays:
@@ -44,7 +44,7 @@ def test_10b_1_every_worker_tray_holds_a_verified_copy(weight_trays: list[Tray],
         assert tray.host.run(f"find {model_dir}/.wideep/partial -type f 2>/dev/null | wc -l").stdout.strip() == "0"
 
 
-def test_10b_2_a_rerun_moves_nothing() -> None:
+def test_a_rerun_moves_nothing() -> None:
     started = time.monotonic()
     run = run_playbook("stage")
     elapsed = time.monotonic() - started
@@ -55,7 +55,7 @@ def test_10b_2_a_rerun_moves_nothing() -> None:
     assert elapsed < 60
 
 
-def test_10b_3_a_corrupted_shard_is_fetched_again(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
+def test_a_corrupted_shard_is_fetched_again(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
     victim = weight_trays[-1]
     shard = sorted(p for p in sha256s(victim, model_dir) if p.endswith(".safetensors"))[3]
     victim.host.run(f"printf 'X' | dd of={model_dir}/{shard} bs=1 seek=4096 conv=notrunc status=none")
@@ -66,7 +66,7 @@ def test_10b_3_a_corrupted_shard_is_fetched_again(weight_trays: list[Tray], tray
     assert sha256s(victim, model_dir)[shard] == sha256s(trays["tray0"], SOURCE)[shard]
 
 
-def test_10b_4_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
+def test_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], trays: dict[str, Tray], model_dir: str) -> None:
     """Every tray loses its copy; the relay on the second tray is killed at about half way.
 
     The others finish in the same pass (the dead tray is bypassed); the next pass resumes the
@@ -106,7 +106,7 @@ def test_10b_4_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], t
         assert sha256s(tray, model_dir) == source, f"{tray.name}: not a full verified copy"
 
 
-def test_10b_5_a_bad_source_is_refused_with_a_clear_error() -> None:
+def test_a_bad_source_is_refused_with_a_clear_error() -> None:
     run = run_playbook("stage", "-e", '{"model_weights_source": {"type": "path", "path": "/srv/nowhere", "host": "tray0"}}')
     assert run.rc != 0
     assert "model source /srv/nowhere is not a directory on tray0" in run.output, run.describe()
@@ -146,7 +146,7 @@ def hub_double(trays: dict[str, Tray]) -> Iterator[Tray]:
         tray.host.run(f"rm -rf {HF_DOWNLOAD} {HF_COPY} /var/lib/wideep/manifest-hf-test.json")
 
 
-def test_10b_6_a_pinned_hub_commit_is_downloaded_once_and_broadcast(hub_double: Tray, weight_trays: list[Tray], trays: dict[str, Tray]) -> None:
+def test_a_pinned_hub_commit_is_downloaded_once_and_broadcast(hub_double: Tray, weight_trays: list[Tray], trays: dict[str, Tray]) -> None:
     endpoint = f"http://{hub_double.address}:{HUB_PORT}"
     source = {"type": "hf", "endpoint": endpoint, "repo": HUB_REPO, "revision": HUB_COMMIT, "path": HF_DOWNLOAD, "host": "tray0"}
     extra = json.dumps(
@@ -180,7 +180,7 @@ def test_10b_6_a_pinned_hub_commit_is_downloaded_once_and_broadcast(hub_double: 
     assert all(counters["changed"] == 0 for counters in again.recap.values()), again.describe()
 
 
-def test_10b_7_a_hub_source_that_is_not_pinned_is_refused_before_anything_changes() -> None:
+def test_a_hub_source_that_is_not_pinned_is_refused_before_anything_changes() -> None:
     source = {"type": "hf", "repo": HUB_REPO, "revision": "main", "path": HF_DOWNLOAD, "revison": HUB_COMMIT}
     run = run_playbook("stage", "-e", json.dumps({"model_weights_source": source}))
     assert run.rc != 0
