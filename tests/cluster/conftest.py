@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 from cluster_helpers import EMULATED_GROUP_VARS, EMULATED_HOSTS, ROOT, Tray, ansible_env, run_playbook, tool
-
 
 
 def pytest_configure(config: pytest.Config) -> None:
