@@ -122,3 +122,19 @@ def test_ansible_doc_documents_every_public_plugin(kind: str) -> None:
     docs = json.loads(done.stdout)
     missing = [n for n in names if not (docs.get(f"wideep.gb200.{n}") or {}).get("doc", {}).get("short_description")]
     assert not missing, f"{kind}s without documentation: {missing}"
+
+
+def test_where_things_are_matches_the_tree() -> None:
+    """Every path the README's "Where things are" table names exists; every plugin_utils package is named."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    paths = [p for cell in first_cells for p in re.findall(r"`([^`]+)`", cell)]
+    assert len(paths) > 20
+    missing = [p for p in paths if "<" not in p and not (ROOT / p.rstrip("/")).exists() and not (ROOT / "plugins" / "plugin_utils" / p.rstrip("/")).exists()]
+    assert not missing, f"the README names paths that do not exist: {missing}"
+    packages = sorted(p.name for p in (ROOT / "plugins" / "plugin_utils").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    unnamed = [p for p in packages if p + "/" not in section]
+    assert not unnamed, f"plugin_utils packages the README does not place: {unnamed}"
