@@ -119,7 +119,6 @@ def imex_nodes_config(nodes: Sequence[str]) -> str:
     return imex.nodes_config(list(nodes))
 
 
-
 def dkms_status(text: str | None, module: str) -> dict[str, Any]:
     """`dkms status` output | wideep.gb200._dkms_status(module): {version: {kernels: {kernel: state}}}."""
     return gdrcopy.dkms_status(text, module)
