@@ -153,10 +153,10 @@ cluster-test: venv pythonpath ## Molecule scenario `cluster`: converge, idempote
 # converge, idempotence, verify). gdrcopy's needs NVIDIA's release tarball, which cannot be
 # downloaded here (GitHub) and is not committed (upstream code): without it the scenario is
 # reported SKIPPED, by name; with it, it runs like the others.
-ROLE_SCENARIOS := rdma host_limits gpu_driver container_runtime imex gdrcopy
+ROLE_SCENARIOS := rdma host_limits gpu_driver container_runtime imex preflight gdrcopy
 GDRCOPY_TARBALL := molecule/gdrcopy/files/gdrcopy-2.5.1.tar.gz
 
-role-tests: venv pythonpath ## Molecule scenario of every provisioning role (molecule/<role>)
+role-tests: venv pythonpath ## Molecule scenario of every provisioning role and preflight (molecule/<role>)
 	$(CLUSTER) install-engine
 	$(CLUSTER) images
 	@set -e; summary=""; for scenario in $(ROLE_SCENARIOS); do \
