@@ -804,7 +804,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--prefill-nodes", type=int, default=2, help="trays per prefill worker (default 2)")
     up.add_argument("--decode-workers", type=int, default=1, help="decode worker groups (default 1)")
     up.add_argument("--decode-nodes", type=int, default=2, help="trays per decode worker (default 2)")
-    up.add_argument("--subnet", default="172.31.240.0/24", help="Docker network subnet (default 172.31.240.0/24)")
+    # WIDEEP_EMU_NAME / WIDEEP_EMU_SUBNET: a second cluster beside the first (another checkout or
+    # worktree), e.g. WIDEEP_EMU_NAME=wideep-emu-b WIDEEP_EMU_SUBNET=172.31.241.0/24 make cluster-test.
+    default_subnet = os.environ.get("WIDEEP_EMU_SUBNET", "172.31.240.0/24")
+    up.add_argument("--subnet", default=default_subnet, help=f"Docker network subnet (default {default_subnet}; env WIDEEP_EMU_SUBNET)")
     up.add_argument("--model-shards", type=int, default=64, help="shards of the synthetic model on tray0 (default 64)")
     up.add_argument("--model-shard-bytes", type=int, default=1 << 20, help="bytes per shard (default 1 MiB)")
     up.set_defaults(func=cmd_up)
@@ -812,8 +815,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     down.set_defaults(func=cmd_down)
     status = sub.add_parser("status", help="show trays, IPs and their inner containers")
     status.set_defaults(func=cmd_status)
+    default_name = os.environ.get("WIDEEP_EMU_NAME", "wideep-emu")
     for subparser in (up, down, status):
-        subparser.add_argument("--name", default="wideep-emu", help="cluster name prefix (default wideep-emu)")
+        subparser.add_argument("--name", default=default_name, help=f"cluster name prefix (default {default_name}; env WIDEEP_EMU_NAME)")
     return parser.parse_args(argv)
 
 
