@@ -1,6 +1,6 @@
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
-"""PRIVATE filters of the model_weights role (names start with _) over plugin_utils/weights/passes.py; not for other playbooks."""
+"""PRIVATE filters of the model_weights and broadcast roles (names start with _) over plugin_utils/weights/passes.py; not for other playbooks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.passes import
 
 def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
     """ansible_play_hosts | wideep.gb200._weights_pass(hostvars, manifest, settings): this pass's chain."""
-    infos = {h: dict(hostvars[h]["model_weights_held"]) for h in hosts if "model_weights_held" in hostvars[h]}
+    held = str(settings.get("held_var") or "model_weights_held")
+    infos = {h: dict(hostvars[h][held]) for h in hosts if held in hostvars[h] and not hostvars[h][held].get("skipped")}
     addresses = {h: str(settings["addresses"].get(h) or "") for h in hosts}
     return plan_pass(
         list(manifest),
@@ -24,6 +25,8 @@ def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[d
         port=int(settings["port"]),
         dest=str(settings["dest"]),
         fanout=bool(settings.get("fanout", False)),
+        what=str(settings.get("what") or "the weights"),
+        dest_var=str(settings.get("dest_var") or "model_weights_dir"),
     )
 
 

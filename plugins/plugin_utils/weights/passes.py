@@ -29,6 +29,8 @@ def plan_pass(
     dest: str,
     fanout: bool = False,
     disk_margin: float = 0.01,
+    what: str = "the weights",
+    dest_var: str = "model_weights_dir",
 ) -> dict[str, Any]:
     """infos[host] = a model_weights_mark (or _info) result ({files: {path: {state, have, size}}, free_bytes})."""
     problems: list[str] = []
@@ -43,8 +45,8 @@ def plan_pass(
         free = int(info.get("free_bytes", 0))
         if free < missing * (1 + disk_margin):
             problems.append(
-                f"host {host}: {dest} needs {missing} more bytes for the weights but its filesystem has {free} free "
-                f"({missing - free} short); free space there or set model_weights_dir to a larger disk"
+                f"host {host}: {dest} needs {missing} more bytes for {what} but its filesystem has {free} free "
+                f"({missing - free} short); free space there or set {dest_var} to a larger disk"
             )
         needs[host] = wanted
         for entry in manifest:
