@@ -220,8 +220,12 @@ class Images:
     serving: str = f"wideep-emu/serving:dynamo-{DYNAMO_VERSION}"
 
     def inner(self) -> list[str]:
-        """Images every tray's inner daemon gets preloaded."""
+        """Images the trays' inner daemons get preloaded: the serving image only on the head tray
+        (see preloaded); wideep.gb200.stage gives it to the others, as on real trays."""
         return [self.controlplane, self.serving]
+
+    def preloaded(self, tray: "Tray") -> list[str]:
+        return [self.controlplane, *([self.serving] if tray.group == "dynamo_head" else [])]
 
 
 IMAGES = Images()
@@ -743,7 +747,7 @@ def write_source_model(topo: Topology, head: Tray, shards: int, shard_bytes: int
 
 def prepare_and_load(topo: Topology, tray: Tray, public_key: str, tars: dict[str, Path]) -> None:
     prepare_tray(topo, tray, public_key)
-    load_images(topo, tray, tars)
+    load_images(topo, tray, {image: tar for image, tar in tars.items() if image in IMAGES.preloaded(tray)})
 
 
 # ---------------------------------------------------------------- down / status

@@ -88,6 +88,12 @@ def test_example_inventory_renders_the_seed_commands(plan: dict[str, Any], marke
         env = dict(host_plan["env"])
         assert env.pop("ETCD_ENDPOINTS") == "http://10.0.0.10:2379"
         assert env.pop("NATS_SERVER") == "nats://10.0.0.10:4222"
+        # The seed compiles DeepGEMM by hand into a cache it points at with SGL_DG_CACHE_DIR (seed
+        # 001's warning); the plan points every worker at its configuration's staged cache instead
+        # (wideep.gb200.kernel_cache), spelled as this seed's SGLang reads it.
+        cache = next(w["kernel_cache"] for w in plan["workers"] if w["name"] == worker)
+        assert cache["env"]["SGL_DG_CACHE_DIR"] == "/wideep/kernel-cache/deep_gemm"
+        assert {k: env.pop(k) for k in cache["env"]} == cache["env"]
         assert env == seed_env, f"{host}: env differs from the seed"
 
 

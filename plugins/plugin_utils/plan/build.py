@@ -17,6 +17,7 @@ from typing import Any, NotRequired, TypedDict
 from ..engine.contract import Contract, Origin, catalogue_file, load_contract
 from ..engine.contract import check_env as check_engine_env
 from ..engine.contract import check_flags as check_engine_flags
+from . import kernel_cache
 from .flags import FlagView, fill, merge_flags, to_argv
 from .inventory import ALL_GROUP, HEAD_GROUP, Topology, Worker, read_topology
 from .problems import PlanError, Problems
@@ -105,6 +106,9 @@ class WorkerPlan(TypedDict):
     dist_init_addr: str
     bootstrap_port: int
     launch_hosts: list[str]
+    # The worker's JIT kernel cache (plan/kernel_cache.py): config, dir, mount, env, deep_gemm,
+    # caches, material, and compile_argv (the SGLang flags per rank, for sglang.compile_deep_gemm).
+    kernel_cache: dict[str, Any] | None
 
 
 class ControlPlane(TypedDict):
@@ -439,6 +443,7 @@ class _Resolved:
     head_ip: str
     dist_init_addr: str
     bootstrap: int
+    cache: dict[str, Any] | None
 
 
 def _resolve_worker(
@@ -507,7 +512,34 @@ def _resolve_worker(
     if head and head in topology.addresses:
         host = _url_host(topology.addresses[head])
         env = env | {"ETCD_ENDPOINTS": f"http://{host}:{settings.etcd_port}", "NATS_SERVER": f"nats://{host}:{settings.nats_port}"}
-    return _Resolved(worker, facts, view, par, tuple(flags), env, head_ip, dist_init_addr, bootstrap)
+    cache = _kernel_cache(settings, contract, role, nnodes, flags)
+    if cache is not None:
+        env = env | cache["env"]
+    return _Resolved(worker, facts, view, par, tuple(flags), env, head_ip, dist_init_addr, bootstrap, cache)
+
+
+def _kernel_cache(settings: Settings, contract: Contract | None, role: str, nnodes: int, flags: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """The worker's kernel cache (plan/kernel_cache.py) and the SGLang-only flags its compile takes."""
+    recipe = settings.recipe
+    cache = kernel_cache.worker_cache(
+        root=settings.kernel_cache_dir,
+        role=role,
+        nnodes=nnodes,
+        flags=flags,
+        model=recipe.hf_repo,
+        image=settings.image,
+        engine=recipe.engine.as_dict(),
+        caches=recipe.kernel_caches,
+        reads=contract.reads if contract is not None else None,
+    )
+    if cache is None:
+        return None
+    # sglang.compile_deep_gemm parses ServerArgs: the Dynamo-only flags stay out.
+    options = contract.options if contract is not None else {}
+    sglang_flags = [(n, v) for n, v in flags if not options.get(f"--{n}") or options[f"--{n}"].owner.startswith("SGLang")]
+    cache["compile_flags"] = sglang_flags
+    return cache
+
 
 
 @dataclass(frozen=True)
@@ -562,7 +594,7 @@ def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
             working_dir=None if mocker else recipe.workdir,
             gpus=True,
             tuned=True,
-            volumes=[f"{settings.model_dir}:{settings.model_mount}:ro", *settings.volumes],
+            volumes=[f"{settings.model_dir}:{settings.model_mount}:ro", *([r.cache["mount"]] if r.cache else []), *settings.volumes],
             ports=ports,
             secret_env=settings.secret_env,
         )
@@ -629,4 +661,14 @@ def _worker_plan(settings: Settings, r: _Resolved) -> WorkerPlan:
         "dist_init_addr": r.dist_init_addr,
         "bootstrap_port": r.bootstrap,
         "launch_hosts": [worker.hosts[0]] if settings.engine == "mocker" else list(worker.hosts),
+        "kernel_cache": _worker_cache_plan(r),
     }
+
+
+def _worker_cache_plan(r: _Resolved) -> dict[str, Any] | None:
+    if r.cache is None:
+        return None
+    plan = {k: v for k, v in r.cache.items() if k != "compile_flags"}
+    flags = list(r.cache["compile_flags"])
+    plan["compile_argv"] = {str(rank): to_argv(fill(flags, {"node_rank": str(rank)})) for rank in range(len(r.worker.hosts))}
+    return plan

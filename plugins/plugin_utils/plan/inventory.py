@@ -38,6 +38,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "gb200_control_plane_image": (None, "global"),
     "gb200_served_model_name": (None, "global"),
     "gb200_model_dir": (None, "global"),
+    "gb200_kernel_cache_dir": ("/var/lib/wideep/kernel-cache", "global"),
     "gb200_model_mount": ("/model/", "global"),
     "gb200_dist_init_port": (None, "global"),
     "gb200_bootstrap_port": (None, "global"),

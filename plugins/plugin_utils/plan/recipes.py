@@ -39,7 +39,10 @@ class RecipeError(ValueError):
     """A recipe file is malformed (a defect in the recipe, not in the inventory)."""
 
 
-RECIPE_KEYS = frozenset({"name", "description", "source", "model", "hardware", "engine", "workdir", "module", "ports", "flags", "env"})
+RECIPE_KEYS = frozenset({"name", "description", "source", "model", "hardware", "engine", "workdir", "module", "ports", "flags", "env", "kernel_caches"})
+# The JIT kernel caches a recipe's path builds (wideep.gb200.kernel_cache carries them; deep_gemm
+# is also precompiled). docs/kernel-cache.md says which variable each engine version reads.
+KERNEL_CACHES = ("deep_gemm", "triton", "flashinfer", "tilelang", "inductor")
 VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*([a-z]+[0-9]*)?(\.post[0-9]+)?$")
 
 
@@ -76,6 +79,7 @@ class Recipe:
     # flag/env name -> {role: value}; a role absent from the inner dict has no such flag.
     flags: dict[str, dict[str, Any]]
     env: dict[str, dict[str, str]]
+    kernel_caches: tuple[str, ...] = ()
 
     @property
     def image(self) -> str:
@@ -186,7 +190,15 @@ def parse_recipe(data: Any, where: str) -> Recipe:
         bootstrap_port=_require(ports, "bootstrap", int, where),
         flags=flags,
         env=env,
+        kernel_caches=_kernel_caches(data, where),
     )
+
+
+def _kernel_caches(data: dict[str, Any], where: str) -> tuple[str, ...]:
+    value = data.get("kernel_caches") or []
+    if not isinstance(value, list) or any(v not in KERNEL_CACHES for v in value):
+        raise RecipeError(f"{where}: kernel_caches is a list of {', '.join(KERNEL_CACHES)}, got {value!r}")
+    return tuple(dict.fromkeys(value))
 
 
 @cache

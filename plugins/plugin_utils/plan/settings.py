@@ -31,6 +31,7 @@ class Settings:
     served_model_name: str
     model_dir: str
     model_mount: str
+    kernel_cache_dir: str
     dist_init_port: int
     bootstrap_port: int
     etcd_port: int
@@ -286,11 +287,12 @@ def read_settings(
             "gb200_control_plane_image",
             "gb200_served_model_name",
             "gb200_model_dir",
+            "gb200_kernel_cache_dir",
             "gb200_mocker_model_path",
             "gb200_container_gpus",
         )
     }
-    for name in ("gb200_model_dir",):
+    for name in ("gb200_model_dir", "gb200_kernel_cache_dir"):
         if strings[name] is not None and not str(strings[name]).startswith("/"):
             problems.error("E-BAD-PATH", where, name, f"{strings[name]!r} is not an absolute path", "give an absolute path on the trays")
     model_mount = _str(problems, "gb200_model_mount", values["gb200_model_mount"], where) or "/model/"
@@ -361,6 +363,7 @@ def read_settings(
         served_model_name=served,
         model_dir=strings["gb200_model_dir"] or f"/models/{recipe.hf_repo}",
         model_mount=model_mount,
+        kernel_cache_dir=(strings["gb200_kernel_cache_dir"] or "/var/lib/wideep/kernel-cache").rstrip("/"),
         dist_init_port=optional_ports["gb200_dist_init_port"] or recipe.dist_init_port,
         bootstrap_port=optional_ports["gb200_bootstrap_port"] or recipe.bootstrap_port,
         etcd_port=ports["gb200_etcd_port"],

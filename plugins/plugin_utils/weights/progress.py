@@ -10,6 +10,8 @@ from typing import Any
 def progress_line(data: dict[str, Any]) -> str:
     if not data:
         return "starting"
+    if data.get("line"):  # a job that words its own progress (kernel_cache_compile)
+        return str(data["line"])
     total = max(int(data.get("total", 0)), 1)
     position = int(data.get("position", 0))
     line = (
