@@ -110,7 +110,7 @@ clean: ## Remove build output and caches (keeps .venv)
 	rm -rf "$(BUILD)" .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/output
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
-.PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights contract catalogue
+.PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights bench-warm-start contract catalogue
 
 # The real engine parsers, then the emulated-cluster tests, then each provisioning role's
 # scenario, end `make test`.
@@ -182,3 +182,6 @@ bench-plan: venv pythonpath ## Plan and render time for 72- and 500-tray invento
 
 bench-weights: venv pythonpath ## Chain broadcast vs naive, N=4 and 8, tc-shaped links (build/bench/weights.json; ~10 min)
 	python benchmarks/weights_bench.py
+
+bench-warm-start: cluster-up ## Cold vs warm bring-up to the smoke gate, compiles per tray (build/bench/warm_start.json; ~10 min)
+	python benchmarks/warm_start_bench.py

@@ -224,7 +224,7 @@ class Images:
         (see preloaded); wideep.gb200.stage gives it to the others, as on real trays."""
         return [self.controlplane, self.serving]
 
-    def preloaded(self, tray: "Tray") -> list[str]:
+    def preloaded(self, tray: Tray) -> list[str]:
         return [self.controlplane, *([self.serving] if tray.group == "dynamo_head" else [])]
 
 

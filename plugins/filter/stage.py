@@ -75,17 +75,33 @@ def kernel_cache_decide(configs: Sequence[Mapping[str, Any]], hosts: Sequence[st
         keys[c["config"]] = next((k for k in wanted.values() if k is not None), {})
     missing = [h for c in configs for h in c["trays"] if h not in hosts]
     if missing:
-        problems.append(f"trays of the plan are not in this play (unreachable or --limit): {', '.join(sorted(set(missing)))}: a cache is staged on every tray of its configuration or none")
+        problems.append(
+            f"trays of the plan are not in this play (unreachable or --limit): {', '.join(sorted(set(missing)))}: "
+            "a cache is staged on every tray of its configuration or none"
+        )
     return {"decisions": kernel_cache.decide(configs, held), "wanted_keys": keys, "problems": problems}
 
 
 def kernel_cache_compile_job(
-    decisions: Sequence[Mapping[str, Any]], host: str, plan: Mapping[str, Any], keys: Mapping[str, Any], root: str, command: Sequence[str], env: Mapping[str, str]
+    decisions: Sequence[Mapping[str, Any]],
+    host: str,
+    plan: Mapping[str, Any],
+    keys: Mapping[str, Any],
+    root: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
 ) -> dict[str, Any]:
-    """decisions | _kernel_cache_compile_job(inventory_hostname, plan, keys, root, command, env): this tray's compile ({} if none)."""
+    """decisions | _kernel_cache_compile_job(inventory_hostname, plan, keys, root, command, env).
+
+    This tray's compile ({} when it compiles nothing)."""
     for d in decisions:
         if d["action"] == "compile" and host in d["compile_hosts"]:
-            return {"config": d["config"], "key": keys[d["config"]], "deep_gemm": d["deep_gemm"], **kernel_cache.compile_argv(plan, d, host, root, command, env)}
+            return {
+                "config": d["config"],
+                "key": keys[d["config"]],
+                "deep_gemm": d["deep_gemm"],
+                **kernel_cache.compile_argv(plan, d, host, root, command, env),
+            }
     return {}
 
 

@@ -63,7 +63,13 @@ def scan(root: str) -> dict[str, Any]:
     triton: ROOT/triton/<hash>/ is one kernel; complete when it holds its metadata (*.json) and a
     non-empty binary (*.cubin, *.hsaco, *.so).
     Other caches: their files are counted."""
-    out: dict[str, Any] = {"files": 0, "bytes": 0, "deep_gemm": {"complete": 0, "incomplete": []}, "triton": {"complete": 0, "incomplete": []}, "other_files": 0}
+    out: dict[str, Any] = {
+        "files": 0,
+        "bytes": 0,
+        "deep_gemm": {"complete": 0, "incomplete": []},
+        "triton": {"complete": 0, "incomplete": []},
+        "other_files": 0,
+    }
     if not os.path.isdir(root):
         return out
     for rel in _walk(root):
@@ -89,6 +95,8 @@ def scan(root: str) -> dict[str, Any]:
             if not os.path.isdir(kernel):
                 continue
             files = os.listdir(kernel)
+            if files and all(f.endswith(".so") for f in files):
+                continue  # a compiled helper module (Triton's launcher, cuda_utils), not a kernel
             meta = any(f.endswith(".json") for f in files)
             binary = any(f.endswith((".cubin", ".hsaco", ".so")) and os.path.getsize(os.path.join(kernel, f)) > 0 for f in files)
             if meta and binary:
@@ -150,6 +158,8 @@ def judge(rc: int | None, found: dict[str, Any], deep_gemm: bool) -> tuple[bool,
         return False, f"exit code {rc}; {len(dg['incomplete'])} DeepGEMM kernel(s) half written ({', '.join(dg['incomplete'][:3])})"
     if deep_gemm and dg["complete"] == 0:
         return False, f"exit code {rc} and no DeepGEMM kernel in the cache"
+    if rc != 0 and dg["complete"] + found["triton"]["complete"] == 0:
+        return False, f"exit code {rc} and no kernel in the cache"
     if rc != 0:
         return True, f"exit code {rc}, accepted by content: {dg['complete']} DeepGEMM and {found['triton']['complete']} Triton kernels cached"
     return True, f"{dg['complete']} DeepGEMM and {found['triton']['complete']} Triton kernels cached"

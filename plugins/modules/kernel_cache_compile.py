@@ -177,14 +177,15 @@ def main() -> None:
     started = time.monotonic()
     rc: int | None
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(p["docker_argv"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # noqa: S603 (the plan's argv)
+        proc = subprocess.Popen(p["docker_argv"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # the plan's argv
         while True:
             try:
                 rc = proc.wait(timeout=1)
                 break
             except subprocess.TimeoutExpired:
                 elapsed = time.monotonic() - started
-                _progress(p["progress_path"], {"updated": time.time(), "state": "compiling", "line": f"compiling {config}: {elapsed:.0f} s, {count_files(staging)} files written"})
+                line = f"compiling {config}: {elapsed:.0f} s, {count_files(staging)} files written"
+                _progress(p["progress_path"], {"updated": time.time(), "state": "compiling", "line": line})
                 if elapsed > p["timeout"]:
                     subprocess.run(["docker", "rm", "--force", p["container_name"]], capture_output=True, check=False)
                     proc.wait()

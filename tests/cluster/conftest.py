@@ -85,6 +85,10 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _planned_containers_running(plan: dict[str, Any], trays: dict[str, Tray]) -> bool:
+    """Every planned container runs as planned, and every tray holds the serving image (stage's
+    serving_image gives it to the trays that lack it)."""
+    if any(tray.host.run(f"docker image inspect --format . {plan['image']}").rc != 0 for tray in trays.values()):
+        return False
     for host, spec in plan["hosts"].items():
         wanted = {c["name"]: c["labels"]["wideep.gb200.spec"] for c in spec["containers"]}
         if not wanted:

@@ -20,7 +20,7 @@ from ansible_collections.wideep.gb200.plugins.plugin_utils.stage import kernel_c
 from ansible_collections.wideep.gb200.plugins.plugin_utils.stage import serving_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from inventory_builder import build, set_var  # noqa: E402
+from inventory_builder import build, set_var
 
 
 def plan_for(recipe: str = "dsr1-fp8", **extra: Any) -> dict[str, Any]:
@@ -250,11 +250,11 @@ def test_compile_module_refuses_a_failed_compile_with_its_log_tail_and_keeps_the
     assert run_module("kernel_cache_compile", compile_args(tmp_path, "ok"))[0] == 0
     published = tmp_path / "root" / "cfg1" / kc.MARKER
     before = published.read_bytes()
-    rc, result, out = run_module("kernel_cache_compile", compile_args(tmp_path, "error"))
+    rc, result, _ = run_module("kernel_cache_compile", compile_args(tmp_path, "error"))
     assert rc != 0
     assert "the last line of the compile" in result["msg"] and "no DeepGEMM kernel" in result["msg"]
     assert published.read_bytes() == before
-    rc, result, out = run_module("kernel_cache_compile", compile_args(tmp_path, "sleep", timeout=2))
+    rc, result, _ = run_module("kernel_cache_compile", compile_args(tmp_path, "sleep", timeout=2))
     assert rc != 0 and "timed out after 2 s" in result["msg"]
 
 
@@ -331,7 +331,7 @@ def test_image_content_is_checked_not_assumed() -> None:
     assert "readable" in serving_image.content_problems("", "img", everything, engine)[0]
 
 
-def test_the_image_probe_runs_on_a_plain_python(tmp_path: Path) -> None:
+def test_the_image_probe_runs_on_a_plain_python() -> None:
     import subprocess
 
     probe = Path(__file__).resolve().parents[2] / "roles" / "serving_image" / "files" / "image_probe.py"

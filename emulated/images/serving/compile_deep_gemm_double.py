@@ -24,7 +24,23 @@ import os
 import sys
 import time
 
-SHAPING = ("tp-size", "dp-size", "ep-size", "cuda-graph-max-bs", "chunked-prefill-size", "max-running-requests", "quantization", "moe-a2a-backend", "disaggregation-mode")
+SHAPING = (
+    "tp-size",
+    "dp-size",
+    "ep-size",
+    "cuda-graph-max-bs",
+    "cuda-graph-max-bs-decode",
+    "chunked-prefill-size",
+    "max-running-requests",
+    "quantization",
+    "moe-a2a-backend",
+    "disaggregation-mode",
+)
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def flags(argv: list[str]) -> dict[str, str]:
@@ -52,9 +68,11 @@ def main() -> int:
     os.makedirs(record, exist_ok=True)
     with open(os.path.join(record, f"args-rank{rank}.json"), "w", encoding="utf-8") as handle:
         json.dump({"argv": argv, "env": {k: v for k, v in os.environ.items() if k.endswith(("CACHE_DIR", "WORKSPACE_BASE"))}}, handle, indent=1, sort_keys=True)
-    print("[test double] compile_deep_gemm: Begin DeepGEMM Kernels compilation...", flush=True)
+    say("[test double] compile_deep_gemm: Begin DeepGEMM Kernels compilation...")
     if mode == "error":
-        print("Traceback (most recent call last):\n  File \"sglang/compile_deep_gemm.py\", line 1\ntorch.OutOfMemoryError: CUDA out of memory. (test double)", flush=True)
+        say("Traceback (most recent call last):")
+        say('  File "sglang/compile_deep_gemm.py", line 1')
+        say("torch.OutOfMemoryError: CUDA out of memory. (test double)")
         return 1
     if mode == "hang":
         while True:
@@ -71,7 +89,7 @@ def main() -> int:
         time.sleep(step)
         with open(os.path.join(kernel, "kernel.cubin"), "wb") as handle:
             handle.write(hashlib.sha256((shape + name).encode()).digest() * 2048)
-        print(f"[test double] compiled {i + 1}/{len(names)} {name}", flush=True)
+        say(f"[test double] compiled {i + 1}/{len(names)} {name}")
     for i in range(3):
         key = hashlib.sha256(f"{shape}|triton{i}".encode()).hexdigest()
         kernel = os.path.join(triton_dir, key)
@@ -81,9 +99,9 @@ def main() -> int:
         with open(os.path.join(kernel, f"_fwd_kernel_{i}.cubin"), "wb") as handle:
             handle.write(bytes.fromhex(key) * 512)
     if mode == "bootstrap":
-        print("RuntimeError: Sync request failed: {'error': 'bootstrap server not reachable'} (test double)", flush=True)
+        say("RuntimeError: Sync request failed: {'error': 'bootstrap server not reachable'} (test double)")
         return 1
-    print("[test double] DeepGEMM Kernels compilation finished successfully.", flush=True)
+    say("[test double] DeepGEMM Kernels compilation finished successfully.")
     return 0
 
 

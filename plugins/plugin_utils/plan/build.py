@@ -541,7 +541,6 @@ def _kernel_cache(settings: Settings, contract: Contract | None, role: str, nnod
     return cache
 
 
-
 @dataclass(frozen=True)
 class _Rank:
     """What one tray of a worker runs (nothing, for the mocker's rank > 0)."""

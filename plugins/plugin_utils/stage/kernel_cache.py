@@ -79,7 +79,8 @@ def decide(configs: Sequence[Mapping[str, Any]], held: Mapping[str, Mapping[str,
         elif holders:
             action, source, why = "fanout", holders[0], f"{holders[0]} holds it; {', '.join(lacking)} receive it"
         elif not c["deep_gemm"]:
-            action, source, why = "skip", None, "the recipe's path runs no DeepGEMM: nothing to precompile (its Triton/FlashInfer kernels are built by the workers)"
+            why = "the recipe's path runs no DeepGEMM: nothing to precompile (its Triton/FlashInfer kernels are built by the workers)"
+            action, source = "skip", None
         else:
             action, source, why = "compile", c["compile_hosts"][0], f"no tray holds it: {', '.join(c['compile_hosts'])} ({c['first_worker']}) compile it"
         out.append({**c, "action": action, "source": source, "why": why, "states": states, "lacking": lacking})

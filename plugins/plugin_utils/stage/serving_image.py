@@ -41,9 +41,7 @@ def source_problems(source: Any, image: str, trays: Sequence[str]) -> list[str]:
     if kind == "build" and "args" in source and not isinstance(source["args"], Mapping):
         problems.append("serving_image_source.args is a mapping of build argument -> value")
     if kind == "pull" and "@sha256:" not in image:
-        problems.append(
-            f"the image {image!r} is pulled by tag: pin its digest (gb200_image: name@sha256:<digest>) so that every run gets the same image"
-        )
+        problems.append(f"the image {image!r} is pulled by tag: pin its digest (gb200_image: name@sha256:<digest>) so that every run gets the same image")
     return problems
 
 
