@@ -166,13 +166,15 @@ def judge(rc: int | None, found: dict[str, Any], deep_gemm: bool) -> tuple[bool,
 
 
 def write_marker(root: str, key: dict[str, Any], found: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    files = [{"path": rel, "size": os.path.getsize(os.path.join(root, rel)), "sha256": _sha256(os.path.join(root, rel))} for rel in _walk(root)]
+    files: list[dict[str, Any]] = [
+        {"path": rel, "size": os.path.getsize(os.path.join(root, rel)), "sha256": _sha256(os.path.join(root, rel))} for rel in _walk(root)
+    ]
     marker = {
         "version": MARKER_VERSION,
         "key": key,
         "kernels": {"deep_gemm": found["deep_gemm"]["complete"], "triton": found["triton"]["complete"], "other_files": found["other_files"]},
         "files": files,
-        "bytes": sum(f["size"] for f in files),
+        "bytes": sum(int(f["size"]) for f in files),
         **extra,
     }
     partial = os.path.join(root, MARKER + ".partial")

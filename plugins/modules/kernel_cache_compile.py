@@ -10,12 +10,12 @@ DOCUMENTATION = r"""
 module: kernel_cache_compile
 short_description: Compile one configuration's JIT kernels once on this tray, judge the result by content, publish it with its marker
 description:
-  - Runs the given C(docker run) command line (the worker's container with its command replaced by the compile
+  - Runs the given C(docker run) command line under C(timeout) (the worker's container with its command replaced by the compile
     command, e.g. C(python3 -m sglang.compile_deep_gemm) and the worker's SGLang flags), writing into
     C(<root>/.staging/<config>), under O(timeout), writing its elapsed time and the number of files written so far
     to O(progress_path) every second.
-  - Judges the result by what the cache holds, not by the exit code (SGLang documents that the compile's last
-    request can fail in a disaggregated configuration after every kernel was cached): accepted when it holds
+  - Judges the result by what the cache holds, not by the exit code, because SGLang's compile ends with one request
+    that can fail in a disaggregated configuration after every kernel was cached. It is accepted when it holds
     complete DeepGEMM kernels (O(deep_gemm)) and none half written.
   - On acceptance writes C(KEY.json) (the key, the kernel counts, every file with size and sha256) and moves the
     staging directory to C(<root>/<config>) in one rename; a rejected or timed-out run leaves the published cache
@@ -122,7 +122,7 @@ log_tail:
 import json
 import os
 import shutil
-import subprocess
+import threading
 import time
 from typing import Any
 
@@ -154,7 +154,7 @@ def main() -> None:
         argument_spec={
             "root": {"type": "path", "required": True},
             "config": {"type": "str", "required": True},
-            "key": {"type": "dict", "required": True},
+            "key": {"type": "dict", "required": True, "no_log": False},
             "docker_argv": {"type": "list", "elements": "str", "required": True},
             "container_name": {"type": "str", "required": True},
             "deep_gemm": {"type": "bool", "default": True},
@@ -176,21 +176,25 @@ def main() -> None:
     log_path = os.path.join(root, STAGING, f"{config}.log")
     started = time.monotonic()
     rc: int | None
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        # coreutils timeout stops the docker client (which stops its container) at the limit: 124.
+        outcome["rc"], outcome["out"], outcome["err"] = module.run_command(["timeout", "--kill-after=30", str(p["timeout"]), *p["docker_argv"]])
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(1)
+        elapsed = time.monotonic() - started
+        line = f"compiling {config}: {elapsed:.0f} s, {count_files(staging)} files written"
+        _progress(p["progress_path"], {"updated": time.time(), "state": "compiling", "line": line})
+    rc = outcome.get("rc")
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(p["docker_argv"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # the plan's argv
-        while True:
-            try:
-                rc = proc.wait(timeout=1)
-                break
-            except subprocess.TimeoutExpired:
-                elapsed = time.monotonic() - started
-                line = f"compiling {config}: {elapsed:.0f} s, {count_files(staging)} files written"
-                _progress(p["progress_path"], {"updated": time.time(), "state": "compiling", "line": line})
-                if elapsed > p["timeout"]:
-                    subprocess.run(["docker", "rm", "--force", p["container_name"]], capture_output=True, check=False)
-                    proc.wait()
-                    rc = None
-                    break
+        log.write(str(outcome.get("out", "")) + str(outcome.get("err", "")))
+    if rc in (124, 137):
+        module.run_command(["docker", "rm", "--force", p["container_name"]])
+        rc = None
     seconds = round(time.monotonic() - started, 1)
     found = scan(staging)
     accepted, verdict = judge(rc, found, p["deep_gemm"])

@@ -151,7 +151,7 @@ def test_kernel_cache_reads_the_captured_triton_layout(tmp_path: Path, captured:
     assert found["files"] == captured["cold"]["scan"]["files"]
     # Triton's launcher directories (a compiled .so alone) are neither kernels nor half-written
     # ones: the H200 run counted them as incomplete (captured), scan now skips them.
-    launchers = {f"{i:04d}KERNELDIRECTORYNAMEDBYHASH" for i, d in enumerate(shape) if all(n.endswith(".so") for n, _ in d["files"])}
+    launchers = {f"{i:04d}KERNELDIRECTORYNAMEDBYHASH" for i, d in enumerate(shape) if all(n.endswith(".so") for n, _size in d["files"])}
     assert len(launchers) == captured["cold"]["launcher_dirs"] == len(captured["cold"]["scan"]["triton_incomplete"]) > 0
     assert found["triton"]["incomplete"] == []
     accepted, verdict = kc.judge(0, found, False)

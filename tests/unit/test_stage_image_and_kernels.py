@@ -250,11 +250,11 @@ def test_compile_module_refuses_a_failed_compile_with_its_log_tail_and_keeps_the
     assert run_module("kernel_cache_compile", compile_args(tmp_path, "ok"))[0] == 0
     published = tmp_path / "root" / "cfg1" / kc.MARKER
     before = published.read_bytes()
-    rc, result, _ = run_module("kernel_cache_compile", compile_args(tmp_path, "error"))
+    rc, result, _output = run_module("kernel_cache_compile", compile_args(tmp_path, "error"))
     assert rc != 0
     assert "the last line of the compile" in result["msg"] and "no DeepGEMM kernel" in result["msg"]
     assert published.read_bytes() == before
-    rc, result, _ = run_module("kernel_cache_compile", compile_args(tmp_path, "sleep", timeout=2))
+    rc, result, _output = run_module("kernel_cache_compile", compile_args(tmp_path, "sleep", timeout=2))
     assert rc != 0 and "timed out after 2 s" in result["msg"]
 
 
