@@ -110,6 +110,16 @@ def _flush_range(fd: int, offset: int, length: int, wait: bool) -> None:
             os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
+def _kernel_timeouts(sock: socket.socket, send: float, recv: float) -> None:
+    """Blocking socket, timeouts in the kernel (SO_SNDTIMEO/SO_RCVTIMEO): one syscall moves a
+    whole block (Python's own timeouts make the socket non-blocking: a syscall per few KiB).
+    A send that makes no progress for `send` seconds fails with EAGAIN (BlockingIOError)."""
+    sock.settimeout(None)
+    for option, seconds in ((socket.SO_SNDTIMEO, send), (socket.SO_RCVTIMEO, recv)):
+        whole = int(seconds)
+        sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+
+
 def _set_buffers(sock: socket.socket, size: int) -> None:
     if size > 0:
         for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
@@ -246,7 +256,7 @@ class _Downstream:
                     self.relay._send_frame(sock, frame)
                     with self.relay.count_lock:
                         self.relay.bytes_sent += frame.size
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):  # no progress for stall_timeout
                 self.error = self.error or "stall"
             except RelayError as exc:
                 self.relay.fatal = str(exc)
@@ -488,24 +498,13 @@ class Relay:
             size -= take
 
     def _sendfile(self, sock: socket.socket, fd: int, offset: int, count: int, name: str) -> None:
-        """os.sendfile on a socket with a timeout (Python keeps it non-blocking): poll between."""
-        deadline = time.monotonic() + (sock.gettimeout() or 3600.0)
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT)
+        """os.sendfile on a blocking socket (SO_SNDTIMEO: EAGAIN after stall_timeout of no progress)."""
         while count > 0:
-            try:
-                sent = os.sendfile(sock.fileno(), fd, offset, count)
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("send timed out") from None
-                poller.poll(min(left, 1.0) * 1000)
-                continue
+            sent = os.sendfile(sock.fileno(), fd, offset, count)
             if sent == 0:
                 raise RelayError(f"source file {name} is shorter than the manifest says")
             offset += sent
             count -= sent
-            deadline = time.monotonic() + (sock.gettimeout() or 3600.0)
 
     def _run_source(self) -> None:
         self.state = "sending"
@@ -657,7 +656,7 @@ class Relay:
                 if up is None or up.session != hello.get("session") or up.dead or len(up.socks) >= up.lanes:
                     _send_line(conn, {"ok": False, "why": "no such session"})
                     raise RelayError("no such session")
-                conn.settimeout(1.0)
+                _kernel_timeouts(conn, send=self.stall_timeout, recv=1.0)
                 _send_line(conn, {"ok": True})
                 up.socks.append(conn)
             threading.Thread(target=self._read_lane, args=(up, conn, False), daemon=True).start()
@@ -674,7 +673,7 @@ class Relay:
             for frame in self.pending.values():
                 frame.release()
             self.pending.clear()
-            conn.settimeout(1.0)
+            _kernel_timeouts(conn, send=self.stall_timeout, recv=1.0)
             up = _Upstream(str(hello.get("session", "")), origin, max(1, int(hello.get("lanes", 1))), conn)
             _send_line(conn, {"ok": True, "pos": self.position})
             self.up = up
@@ -686,7 +685,7 @@ class Relay:
         while got < len(view):
             try:
                 count = sock.recv_into(view[got:], len(view) - got, socket.MSG_WAITALL)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):  # SO_RCVTIMEO: a quiet second
                 if up is not self.up or up.dead or self._stop.is_set():
                     return False
                 continue
@@ -770,7 +769,7 @@ class Relay:
                     if not json.loads(_read_line(extra)).get("ok"):
                         raise RelayError("a lane was refused")
                 for each in socks:
-                    each.settimeout(self.stall_timeout)
+                    _kernel_timeouts(each, send=self.stall_timeout, recv=self.stall_timeout)
                 return socks, int(reply["pos"])
             except (OSError, RelayError, ValueError):
                 for each in socks:
