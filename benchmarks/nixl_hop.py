@@ -60,7 +60,7 @@ def main() -> None:
         try:
             handle = agent.initialize_xfer("WRITE", local, remote, name)
             break
-        except Exception:  # noqa: BLE001 - nixl raises its own types
+        except Exception:  # nixl raises its own types
             time.sleep(0.1)
     if handle is None:
         raise SystemExit("nixl: could not create a transfer to the target")

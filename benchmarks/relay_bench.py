@@ -48,7 +48,7 @@ LANES = [int(x) for x in os.environ.get("BENCH_RELAY_LANES", "1,2,4").split(",")
 BASELINE = os.environ.get("BENCH_RELAY_BASELINE", "")
 NIXL_PYTHON = os.environ.get("NIXL_PYTHON", "")
 EMU = os.environ.get("WIDEEP_EMU_NAME", "wideep-emu")
-WORK = ROOT / "build" / "bench" / "relay"
+WORK = Path(os.environ.get("BENCH_RELAY_DIR", str(ROOT / "build" / "bench" / "relay")))
 PORT = 21000 + os.getpid() % 500 * 4
 
 
@@ -223,6 +223,8 @@ def run_chain(manifest: list[dict[str, Any]], source: Path, receivers: int, lane
     results = [conn.recv() for _proc, conn in procs]
     for proc, _conn in [*procs, (src, None)]:
         proc.join()
+    for index in range(1, receivers + 1):  # the disk may be shared: hold no more than one case
+        shutil.rmtree(WORK / f"tray{index}", ignore_errors=True)
     return _row(source_result, results, manifest, receivers, lanes)
 
 
@@ -273,7 +275,7 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
 
             def run(receivers: int = receivers, lanes: int = lanes) -> dict[str, Any]:
                 port = 29700 + receivers * 10 + lanes
-                members = [trays[0]] + trays[1 : receivers + 1]
+                members = [trays[0], *trays[1 : receivers + 1]]
                 chain = [[address[trays[0]], 0]] + [[address[t], port] for t in members[1:]]
                 common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes}
                 procs = []
@@ -289,10 +291,14 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                     procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
                 outs = [json.loads((p.communicate()[0].strip().splitlines() or ["{}"])[-1]) for p in procs]
                 source_out = outs.pop()
+                for tray in members[1:]:
+                    docker("exec", tray, "rm", "-rf", f"{base}/dest")
                 return _row(source_out, outs, manifest, receivers, lanes)
 
             row = best_of(run)
-            rows.append(row | {"case": f"emulated-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "emulated trays (docker bridge)", "shaped": shaped})
+            rows.append(
+                row | {"case": f"emulated-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "emulated trays (docker bridge)", "shaped": shaped}
+            )
             print(json.dumps(rows[-1]), flush=True)  # noqa: T201
     for tray in trays:
         docker("exec", tray, "rm", "-rf", base, check=False)
@@ -304,7 +310,7 @@ def nixl_rows(source: Path) -> list[dict[str, Any]]:
     if not NIXL_PYTHON:
         print("nixl: NIXL_PYTHON not set (a Python with `pip install nixl`): skipped")  # noqa: T201
         return []
-    first = sorted(source.glob("*.safetensors"))[0]
+    first = min(source.glob("*.safetensors"))
     proc = subprocess.run([NIXL_PYTHON, str(ROOT / "benchmarks" / "nixl_hop.py"), str(first), str(TOTAL)], text=True, capture_output=True, check=False)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not rows:
@@ -321,7 +327,10 @@ def main() -> None:
     source = WORK / "source"
     manifest = make_source(source)
     total = sum(f["size"] for f in manifest)
-    print(f"W = {total / 1e9:.2f} GB in {len(manifest)} files; {os.cpu_count()} cores; load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; best of {REPEAT}", flush=True)  # noqa: T201
+    print(  # noqa: T201
+        f"W = {total / 1e9:.2f} GB in {len(manifest)} files; {os.cpu_count()} cores; load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; best of {REPEAT}",
+        flush=True,
+    )
     sha = sha256_rate()
     sock, sink_cpu = socket_rate(PORT + 900)
     disk = disk_rates(WORK / "disk")
@@ -348,11 +357,16 @@ def main() -> None:
     baseline_file = None
     if BASELINE:
         baseline_file = WORK / "baseline_relay.py"
-        baseline_file.write_text(subprocess.run(["git", "show", f"{BASELINE}:plugins/module_utils/_relay.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+        baseline_file.write_text(
+            subprocess.run(["git", "show", f"{BASELINE}:plugins/module_utils/_relay.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        )
     for receivers in (1, 2, 4):
         for lanes in LANES:
             port += 10
-            record(best_of(lambda r=receivers, n=lanes, p=port: run_chain(manifest, source, r, n, "now", p)) | {"case": f"loopback-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "loopback"})
+            record(
+                best_of(lambda r=receivers, n=lanes, p=port: run_chain(manifest, source, r, n, "now", p))
+                | {"case": f"loopback-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "loopback"}
+            )
         if baseline_file and receivers in (1, 4):
             port += 10
             record(

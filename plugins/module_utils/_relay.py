@@ -978,11 +978,16 @@ class _Store:
                             self.files += 1
                         writer = self.writer
                         start = pos - segment.offset + segment.start
-                        done = writer.write(view[:take], start)
+                        try:
+                            done = writer.write(view[:take], start)
+                        except OSError as exc:  # a full or failing disk: this file fails, forwarding goes on
+                            writer.fail(f"writing {writer.part} failed: {exc}")
+                            done = None
                         if done:
                             self.hash_queues[writer.slot].put((writer, frame.hold(), pos - frame.pos + done[0], done[1]))
                         if pos + take == segment.end:
-                            writer.end_write()
+                            with contextlib.suppress(OSError):
+                                writer.end_write()
                             self.hash_queues[writer.slot].put((writer, None, 0, 0))
                             self.writer = None
                     pos += take
@@ -1038,24 +1043,31 @@ class _Store:
             if writers:
                 done = []
                 for writer in writers:
-                    ok, why = writer.finish()
+                    try:
+                        ok, why = writer.finish()
+                    except OSError as exc:
+                        writer.abandon()
+                        ok, why = False, f"publishing failed: {exc}"
                     if ok:
                         done.append(writer)
                     else:
                         relay.failed[writer.segment.entry.path] = why
-                for directory in {os.path.dirname(os.path.join(str(relay.dest), w.segment.entry.path)) for w in done}:
-                    fd = os.open(directory, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                if done:
-                    stamps = read_stamps(str(relay.dest))
-                    for writer in done:
-                        final = os.path.join(str(relay.dest), writer.segment.entry.path)
-                        stamps[writer.segment.entry.path] = stamp_of(final, writer.segment.entry.sha256)
-                    write_json_atomic(state_path(str(relay.dest), "stamps.json"), stamps)
-                    relay.published.extend(w.segment.entry.path for w in done)
+                try:
+                    for directory in {os.path.dirname(os.path.join(str(relay.dest), w.segment.entry.path)) for w in done}:
+                        fd = os.open(directory, os.O_RDONLY)
+                        try:
+                            os.fsync(fd)
+                        finally:
+                            os.close(fd)
+                    if done:
+                        stamps = read_stamps(str(relay.dest))
+                        for writer in done:
+                            final = os.path.join(str(relay.dest), writer.segment.entry.path)
+                            stamps[writer.segment.entry.path] = stamp_of(final, writer.segment.entry.sha256)
+                        write_json_atomic(state_path(str(relay.dest), "stamps.json"), stamps)
+                except OSError as exc:  # published but not recorded: the next inspection hashes them
+                    relay.failed["stamps.json"] = f"recording stamps failed: {exc}"
+                relay.published.extend(w.segment.entry.path for w in done)
             if stop:
                 return
 
@@ -1070,21 +1082,26 @@ class _FileWriter:
         self.drop = drop
         entry = segment.entry
         self.part = partial_path(dest, entry.path)
-        os.makedirs(os.path.dirname(self.part), exist_ok=True)
-        have = os.path.getsize(self.part) if os.path.exists(self.part) else 0
-        # Bytes before the stream's start must already be here; beyond them we keep only whole
-        # chunks we already had (the plan started the stream at the smallest such prefix).
-        self.prefix = max(segment.start, min(have, entry.size) // CHUNK * CHUNK) if have >= segment.start else -1
-        self.broken = self.prefix < 0
+        self.why = "its partial file was gone before the stream reached it"
         self.fd: int | None = None
         self.digest: Any = hashlib.sha256()
         self.flushed = self.synced = self.written = 0
-        if not self.broken:
-            self.fd = os.open(self.part, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.ftruncate(self.fd, self.prefix)
-            if self.prefix:
-                self.digest = sha256_file(self.part, self.prefix)[1]
-            self.flushed = self.synced = self.written = self.prefix
+        self.prefix = -1
+        try:
+            os.makedirs(os.path.dirname(self.part), exist_ok=True)
+            have = os.path.getsize(self.part) if os.path.exists(self.part) else 0
+            # Bytes before the stream's start must already be here; beyond them we keep only whole
+            # chunks we already had (the plan started the stream at the smallest such prefix).
+            self.prefix = max(segment.start, min(have, entry.size) // CHUNK * CHUNK) if have >= segment.start else -1
+            self.broken = self.prefix < 0
+            if not self.broken:
+                self.fd = os.open(self.part, os.O_WRONLY | os.O_CREAT, 0o644)
+                os.ftruncate(self.fd, self.prefix)
+                if self.prefix:
+                    self.digest = sha256_file(self.part, self.prefix)[1]
+                self.flushed = self.synced = self.written = self.prefix
+        except OSError as exc:
+            self.fail(f"opening {self.part} failed: {exc}")
 
     def write(self, data: memoryview, file_offset: int) -> tuple[int, int] | None:
         """Write what lies beyond the prefix; returns (offset in data, length) to hash, or None."""
@@ -1100,14 +1117,19 @@ class _FileWriter:
             at += count
             view = view[count:]
         self.written = at
-        if self.drop:
-            # Start writeback of the newest window; wait for the one before it and drop it from
-            # the page cache (the data is hashed from our own buffer, never read back).
-            if at - self.flushed >= DROP_WINDOW:
-                _flush_range(self.fd, self.flushed, at - self.flushed, wait=False)
-                _flush_range(self.fd, self.synced, self.flushed - self.synced, wait=True)
-                self.synced, self.flushed = self.flushed, at
+        # Start writeback of the newest window; wait for the one before it and drop it from the
+        # page cache (the data is hashed from our own buffer, never read back).
+        if self.drop and at - self.flushed >= DROP_WINDOW:
+            _flush_range(self.fd, self.flushed, at - self.flushed, wait=False)
+            _flush_range(self.fd, self.synced, self.flushed - self.synced, wait=True)
+            self.synced, self.flushed = self.flushed, at
         return skip, len(data) - skip
+
+    def fail(self, why: str) -> None:
+        """Stop writing this file (what is on disk stays, for a later pass to resume from)."""
+        self.why = why
+        self.broken = True
+        self.abandon()
 
     def end_write(self) -> None:
         if self.fd is not None and self.drop:
@@ -1116,7 +1138,7 @@ class _FileWriter:
     def finish(self) -> tuple[bool, str]:
         entry = self.segment.entry
         if self.broken or self.fd is None:
-            return False, "its partial file was gone before the stream reached it"
+            return False, self.why
         os.fdatasync(self.fd)
         if self.drop:
             with contextlib.suppress(OSError):

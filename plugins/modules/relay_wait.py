@@ -95,7 +95,7 @@ def _read_json(path: str) -> dict[str, Any] | None:
 def job_state(async_dir: str, jid: str) -> dict[str, Any] | None:
     """The async job's result once it finished (as async_status reports it), else None."""
     data = _read_json(os.path.join(os.path.expanduser(async_dir), jid))
-    if data is None or data.get("started") and not data.get("finished"):
+    if data is None or (data.get("started") and not data.get("finished")):
         return None
     data.setdefault("finished", 1)
     data.setdefault("ansible_job_id", jid)

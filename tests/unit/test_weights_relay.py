@@ -203,7 +203,7 @@ def test_frames_out_of_order_on_two_lanes_are_reassembled_and_a_corrupted_file_i
     damaged[victim.offset + 1234] ^= 0x01
     block = 1 << 20
     frames = [(pos, bytes(damaged[pos : pos + block])) for pos in range(0, len(damaged), block)]
-    for first, second in zip(frames[0::2], frames[1::2] + [None]):
+    for first, second in zip(frames[0::2], [*frames[1::2], None], strict=False):
         for pos, data in [f for f in (second, first) if f is not None]:
             sock = lane1 if (pos // block) % 2 else lane0
             sock.sendall(struct.pack(">QI", pos, len(data)) + data)
