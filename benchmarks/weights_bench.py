@@ -10,7 +10,7 @@ that W/B is about 25 s). For N = 4 and N = 8 receiving trays, in one run, it mea
 naive baseline: every tray fetches from the one source). seconds = from the source relay's start
 to the last tray holding verified files; ratio = seconds / (W/B). Also: bytes the source sent,
 the whole playbook's time, and a re-run on the finished trays (seconds, bytes moved).
-The cluster is removed at the end (`KEEP=1` keeps it).
+The cluster is removed at the end (`KEEP=1` keeps it; `BENCH_REUSE=1` uses one that is up).
 
 Overhead: the playbook's time beyond the transfer (playbook seconds - seconds), split into
 before the source's first byte and after the last verified byte, and the slowest tasks
@@ -72,6 +72,9 @@ def stage(limit: list[str], method: str) -> tuple[float, str, float, float]:
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"),
         ANSIBLE_NOCOLOR="1",
+        # results() reads the one-line JSON results of -v (ansible.cfg prefers YAML for people)
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+        ANSIBLE_CALLBACK_FORMAT_PRETTY="false",
         ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
         PROFILE_TASKS_TASK_OUTPUT_LIMIT="8",
     )
@@ -121,7 +124,9 @@ def measure_once(trays: list[str], method: str, total: int) -> dict[str, Any]:
         sh("docker", "exec", f"{NAME}-{tray}", "rm", "-rf", DEST)
     playbook_s, output, wall_start, wall_end = stage(trays, method)
     relays = results(output)
-    source = next(r for r in relays if r.get("index") == 0)
+    source = next((r for r in relays if r.get("index") == 0), None)
+    if source is None:
+        raise RuntimeError("no result of the source relay in the playbook's output: " + output[-3000:])
     receivers = [r for r in relays if r.get("index", 0) > 0]
     assert len(receivers) == len(trays) and all(r["state"] == "complete" for r in receivers), output[-3000:]
     last = max(r["finished_at"] for r in receivers)
@@ -156,7 +161,7 @@ def measure(trays: list[str], method: str, total: int) -> dict[str, Any]:
     while len(runs) < repeat:
         try:
             runs.append(measure_once(trays, method, total))
-        except (RuntimeError, AssertionError, StopIteration) as exc:
+        except (RuntimeError, AssertionError) as exc:
             failures += 1
             print(f"run failed ({method}, {len(trays)} trays): {str(exc)[:300]}", file=sys.stderr, flush=True)  # noqa: T201
             if failures > repeat:
@@ -170,27 +175,30 @@ def main() -> None:
     INVENTORY.parent.mkdir(parents=True, exist_ok=True)
     cluster = [sys.executable, str(ROOT / "emulated" / "cluster.py")]
     sh(*cluster, "install-engine", capture=False)
-    sh(
-        *cluster,
-        "up",
-        "--name",
-        NAME,
-        "--subnet",
-        SUBNET,
-        "--prefill-workers",
-        "2",
-        "--prefill-nodes",
-        "2",
-        "--decode-workers",
-        "2",
-        "--decode-nodes",
-        "2",
-        "--model-shards",
-        str(SHARDS),
-        "--model-shard-bytes",
-        str(SHARD_BYTES),
-        capture=False,
-    )
+    running = sh("docker", "ps", "--format", "{{.Names}}", check=False).split()
+    reuse = os.environ.get("BENCH_REUSE") and all(f"{NAME}-tray{i}" in running for i in range(9))
+    if not reuse:
+        sh(
+            *cluster,
+            "up",
+            "--name",
+            NAME,
+            "--subnet",
+            SUBNET,
+            "--prefill-workers",
+            "2",
+            "--prefill-nodes",
+            "2",
+            "--decode-workers",
+            "2",
+            "--decode-nodes",
+            "2",
+            "--model-shards",
+            str(SHARDS),
+            "--model-shard-bytes",
+            str(SHARD_BYTES),
+            capture=False,
+        )
     INVENTORY.write_text((ROOT / "build" / "emulated" / "hosts.yml").read_text())
     try:
         for index in range(9):

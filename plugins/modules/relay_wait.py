@@ -112,7 +112,6 @@ def main() -> None:
             "stale_after": {"type": "float", "default": 60},
             "async_dir": {"type": "path", "default": "~/.ansible_async"},
         },
-        supports_check_mode=True,
     )
     params = module.params
     # Waits at most `interval` here (the action calls again): one round trip per progress line.
