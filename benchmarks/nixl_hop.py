@@ -56,7 +56,7 @@ def main() -> None:
     local = agent.get_xfer_descs([(buf.ctypes.data, BLOCK, 0)], "DRAM")
     remote = agent.get_xfer_descs([(remote_addr, BLOCK, 0)], "DRAM")
     handle = None
-    for _ in range(100):  # the connection comes up asynchronously
+    for _attempt in range(100):  # the connection comes up asynchronously
         try:
             handle = agent.initialize_xfer("WRITE", local, remote, name)
             break

@@ -116,7 +116,7 @@ def make_source(path: Path) -> list[dict[str, Any]]:
 def sha256_rate() -> float:
     data = os.urandom(64 << 20) * 4
     best = 0.0
-    for _ in range(3):
+    for _attempt in range(3):
         began = time.perf_counter()
         hashlib.sha256(data).hexdigest()
         best = max(best, len(data) / (time.perf_counter() - began))
@@ -126,7 +126,7 @@ def sha256_rate() -> float:
 def _sink(port: int, total: int, conn: Any) -> None:
     server = socket.create_server(("127.0.0.1", port))
     conn.send("ready")
-    peer, _ = server.accept()
+    peer, _address = server.accept()
     buf = bytearray(4 << 20)
     got = 0
     while got < total:
@@ -244,7 +244,7 @@ def _row(source_result: dict[str, Any], results: list[dict[str, Any]], manifest:
 
 
 def best_of(run: Any) -> dict[str, Any]:
-    rows = [run() for _ in range(REPEAT)]
+    rows = [run() for _run in range(REPEAT)]
     best = max(rows, key=lambda r: r["gb_per_s"])
     return best | {"runs_gb_per_s": [r["gb_per_s"] for r in rows], "verified": all(r["verified"] for r in rows)}
 

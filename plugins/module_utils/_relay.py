@@ -238,7 +238,7 @@ class _Downstream:
         self.relay = relay
         self.target = target
         self.socks = socks
-        self.queues: list[queue.Queue[_Frame | None]] = [queue.Queue(maxsize=4) for _ in socks]
+        self.queues: list[queue.Queue[_Frame | None]] = [queue.Queue(maxsize=4) for _sock in socks]
         self.error: str | None = None  # "stall" or "drop" once a lane failed
         self.closed = False
         self.threads = [threading.Thread(target=self._lane, args=(i,), daemon=True) for i in range(len(socks))]
@@ -918,7 +918,7 @@ class _Store:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self.frames: queue.Queue[_Frame | None] = queue.Queue(maxsize=8)
-        self.hash_queues: list[queue.Queue[tuple[_FileWriter, _Frame | None, int, int]]] = [queue.Queue(maxsize=16) for _ in range(HASHERS)]
+        self.hash_queues: list[queue.Queue[tuple[_FileWriter | None, _Frame | None, int, int]]] = [queue.Queue(maxsize=16) for _slot in range(HASHERS)]
         self.publish_queue: queue.Queue[_FileWriter | None] = queue.Queue()
         self.writer: _FileWriter | None = None
         self.files = 0

@@ -94,7 +94,7 @@ def _read_json(path: str) -> dict[str, Any] | None:
 
 def job_state(async_dir: str, jid: str) -> dict[str, Any] | None:
     """The async job's result once it finished (as async_status reports it), else None."""
-    data = _read_json(os.path.join(os.path.expanduser(async_dir), jid))
+    data = _read_json(os.path.join(async_dir, jid))
     if data is None or (data.get("started") and not data.get("finished")):
         return None
     data.setdefault("finished", 1)
@@ -116,7 +116,7 @@ def main() -> None:
     params = module.params
     # Waits at most `interval` here (the action calls again): one round trip per progress line.
     deadline = time.monotonic() + max(0.0, min(params["interval"], params["timeout"]))
-    job_file = os.path.join(os.path.expanduser(params["async_dir"]), params["jid"])
+    job_file = os.path.join(params["async_dir"], params["jid"])
     if not os.path.exists(job_file):
         module.fail_json(msg=f"no async job {params['jid']} in {params['async_dir']} on this host")
     while True:

@@ -196,7 +196,7 @@ def test_frames_out_of_order_on_two_lanes_are_reassembled_and_a_corrupted_file_i
     proc, out, segments, tray = _receive_alone(tmp_path, source, port)
     lane0, reply = _lane(port, {"run": "r1", "from": 0, "session": "s", "lanes": 2})
     assert reply["pos"] == 0
-    lane1, _ = _lane(port, {"run": "r1", "from": 0, "session": "s", "lane": 1})
+    lane1, _reply = _lane(port, {"run": "r1", "from": 0, "session": "s", "lane": 1})
     stream = b"".join((source / s.entry.path).read_bytes() for s in segments)
     victim = segments[3]
     damaged = bytearray(stream)
