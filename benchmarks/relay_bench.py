@@ -45,6 +45,7 @@ TOTAL = int(os.environ.get("BENCH_RELAY_BYTES", str(1 << 30)))
 FILES = int(os.environ.get("BENCH_RELAY_FILES", "8"))
 REPEAT = int(os.environ.get("BENCH_RELAY_REPEAT", "2"))
 LANES = [int(x) for x in os.environ.get("BENCH_RELAY_LANES", "1,2,4").split(",")]
+BLOCKS = [int(x) for x in os.environ.get("BENCH_RELAY_BLOCKS", str(4 << 20)).split(",")]  # bytes per block on the wire
 BASELINE = os.environ.get("BENCH_RELAY_BASELINE", "")
 NIXL_PYTHON = os.environ.get("NIXL_PYTHON", "")
 EMU = os.environ.get("WIDEEP_EMU_NAME", "wideep-emu")
@@ -77,6 +78,7 @@ def _member(variant: str, kwargs: dict[str, Any], conn: Any) -> None:
     kwargs["needs"] = set(kwargs["needs"])
     if variant != "now":
         kwargs.pop("lanes", None)
+        kwargs.pop("block", None)
     result = _relay_class(variant)(**kwargs).run()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_s"] = usage.ru_utime + usage.ru_stime
@@ -203,10 +205,10 @@ def disk_rates(directory: Path) -> dict[str, float]:
 
 
 # ---- one case -----------------------------------------------------------------------------------
-def run_chain(manifest: list[dict[str, Any]], source: Path, receivers: int, lanes: int, variant: str, port: int) -> dict[str, Any]:
+def run_chain(manifest: list[dict[str, Any]], source: Path, receivers: int, lanes: int, variant: str, port: int, block: int = BLOCKS[0]) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     chain = [["127.0.0.1", 0]] + [["127.0.0.1", port + i] for i in range(1, receivers + 1)]
-    common = {"run_id": f"bench-{port}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes}
+    common = {"run_id": f"bench-{port}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes, "block": block}
     procs = []
     for index in range(1, receivers + 1):
         dest = WORK / f"tray{index}"
@@ -362,12 +364,13 @@ def main() -> None:
             subprocess.run(["git", "show", f"{BASELINE}:plugins/module_utils/_relay.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
         )
     for receivers in (1, 2, 4):
-        for lanes in LANES:
-            port += 10
-            record(
-                best_of(lambda r=receivers, n=lanes, p=port: run_chain(manifest, source, r, n, "now", p))
-                | {"case": f"loopback-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "loopback"}
-            )
+        for block in BLOCKS:
+            for lanes in LANES:
+                port += 10
+                record(
+                    best_of(lambda r=receivers, n=lanes, p=port, b=block: run_chain(manifest, source, r, n, "now", p, b))
+                    | {"case": f"loopback-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "loopback", "block": block}
+                )
         if baseline_file and receivers in (1, 4):
             port += 10
             record(
@@ -385,6 +388,7 @@ def main() -> None:
     ceilings = {"sha256_one_core": round(best["sha256_one_core"], 3), "socket_copy": round(best["socket_copy"], 3), "disk_write_fsync": round(disk_ceiling, 3)}
     lowest = min(ceilings.values())
     for row in rows:
+        row.setdefault("block", BLOCKS[0])
         row |= {"sha256_gb_per_s": ceilings["sha256_one_core"], "ceilings": ceilings, "efficiency": round(row["gb_per_s"] / lowest, 3)}
     measured = {"first": first, "last": last}
     shutil.rmtree(WORK / "disk", ignore_errors=True)
@@ -395,12 +399,14 @@ def main() -> None:
     (out.parent / "relay-ceilings.json").write_text(json.dumps(measured, indent=2) + "\n")
     load = os.getloadavg()
     print(f"\nceilings (GB/s, best of before/after): {ceilings}; lowest {lowest:.2f}; load at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # noqa: T201
-    print(f"{'case':<34} {'N':>2} {'lanes':>5} {'GB/s':>6} {'runs':>14} {'eff':>5} {'x sha':>6} {'CPU s/GB src; relays':>28} {'CPU ceil':>8}")  # noqa: T201
+    print(f"{'case':<34} {'N':>2} {'block':>5} {'lanes':>5} {'GB/s':>6} {'runs':>14} {'eff':>5} {'x sha':>6} {'CPU s/GB src; relays':>28} {'CPU ceil':>8}")  # noqa: T201
     for r in rows:
         cpu = r.get("cpu_s_per_gb") or {}
         cpu_text = f"{cpu.get('source', '-')}; {','.join(str(x) for x in cpu.get('receivers', []))}" if cpu else f"init {r.get('initiator_cpu_s_per_gb', '-')}"
+        block = f"{r['block'] >> 20}M" if r.get("lanes") else "-"
+        runs = ",".join(str(x) for x in r.get("runs_gb_per_s", []))
         print(  # noqa: T201
-            f"{r['case']:<34} {r['receivers']:>2} {r.get('lanes', '-')!s:>5} {r['gb_per_s']:>6.2f} {','.join(str(x) for x in r.get('runs_gb_per_s', [])):>14}"
+            f"{r['case']:<34} {r['receivers']:>2} {block:>5} {r.get('lanes', '-')!s:>5} {r['gb_per_s']:>6.2f} {runs:>14}"
             f" {r['efficiency']:>5.2f} {r['gb_per_s'] / ceilings['sha256_one_core']:>6.2f} {cpu_text:>28} {r.get('cpu_ceiling_gb_per_s') or '-'!s:>8}"
         )
     print(f"written: {out.relative_to(ROOT)}")  # noqa: T201

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NAME = os.environ.get("WIDEEP_EMU_NAME", "wideep-bench")
 SUBNET = os.environ.get("WIDEEP_EMU_SUBNET", "172.31.241.0/24")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
+METHODS = os.environ.get("BENCH_METHODS", "chain,fanout").split(",")  # fanout: the naive baseline
 REPEAT_NAIVE = int(os.environ.get("BENCH_REPEAT_NAIVE", "1"))  # the baseline takes N x W/B per run
 RATE_MBIT = int(os.environ.get("BENCH_RATE_MBIT", "200"))
 SHARDS = int(os.environ.get("BENCH_SHARDS", "150"))
@@ -213,7 +214,7 @@ def main() -> None:
         print(f"load before: {os.getloadavg()}", flush=True)  # noqa: T201
         for nodes in (4, 8):
             trays = [f"tray{i}" for i in range(1, nodes + 1)]
-            for method in ("chain", "fanout"):
+            for method in METHODS:
                 row = measure(trays, method, total)
                 rows.append(row)
                 print(json.dumps(row), flush=True)  # noqa: T201
