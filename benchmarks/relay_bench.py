@@ -45,7 +45,7 @@ TOTAL = int(os.environ.get("BENCH_RELAY_BYTES", str(1 << 30)))
 FILES = int(os.environ.get("BENCH_RELAY_FILES", "8"))
 REPEAT = int(os.environ.get("BENCH_RELAY_REPEAT", "2"))
 LANES = [int(x) for x in os.environ.get("BENCH_RELAY_LANES", "1,2,4").split(",")]
-BLOCKS = [int(x) for x in os.environ.get("BENCH_RELAY_BLOCKS", str(4 << 20)).split(",")]  # bytes per block on the wire
+BLOCKS = [int(x) for x in os.environ.get("BENCH_RELAY_BLOCKS", str(1 << 20)).split(",")]  # bytes per block on the wire
 BASELINE = os.environ.get("BENCH_RELAY_BASELINE", "")
 NIXL_PYTHON = os.environ.get("NIXL_PYTHON", "")
 EMU = os.environ.get("WIDEEP_EMU_NAME", "wideep-emu")
@@ -279,7 +279,7 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                 port = 29700 + receivers * 10 + lanes
                 members = [trays[0], *trays[1 : receivers + 1]]
                 chain = [[address[trays[0]], 0]] + [[address[t], port] for t in members[1:]]
-                common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes}
+                common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes, "block": BLOCKS[0]}
                 procs = []
                 # receivers first (they listen); the source connects within connect_timeout
                 for index, tray in [*list(enumerate(members))[1:], (0, members[0])]:

@@ -7,7 +7,7 @@ Every relay forwards each block downstream as soon as it arrives, writes the fil
 DEST/.wideep/partial, hashes them, and publishes a file (fsync + rename) only when its sha256
 matches the manifest. Time ~ W/B plus a per-hop fill of one block, whatever N.
 
-Speed: the stream moves in blocks (4 MiB) over `lanes` TCP connections per hop (block k on
+Speed: the stream moves in blocks (1 MiB) over `lanes` TCP connections per hop (block k on
 lane k mod lanes), so that several cores (and NICs) carry one hop; the receiver puts the blocks
 back in order. The source sends with sendfile (no copy through Python); a relay receives each
 block once into a recycled page-aligned buffer and, from that one buffer, forwards it (lane
@@ -58,7 +58,7 @@ from ._weights import CHUNK, Segment, partial_path, read_stamps, sha256_file, st
 MAGIC = b"WIDEEP2 "
 ACK = b"K"  # downstream -> upstream, once the whole stream arrived
 HEADER = struct.Struct(">QI")  # stream position, payload length
-BLOCK = 4 << 20
+BLOCK = 1 << 20  # per-hop fill = BLOCK / link rate; make bench-relay: 4 MiB is no faster here
 DROP_WINDOW = 32 << 20  # the writer flushes and drops the page cache in steps of this
 HASHERS = 2
 
