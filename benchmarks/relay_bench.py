@@ -279,7 +279,8 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                 port = 29700 + receivers * 10 + lanes
                 members = [trays[0], *trays[1 : receivers + 1]]
                 chain = [[address[trays[0]], 0]] + [[address[t], port] for t in members[1:]]
-                common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes, "block": BLOCKS[0]}
+                common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "lanes": lanes, "block": BLOCKS[0]}
+                common |= {"stall_timeout": 30, "connect_timeout": 30}
                 procs = []
                 # receivers first (they listen); the source connects within connect_timeout
                 for index, tray in [*list(enumerate(members))[1:], (0, members[0])]:

@@ -1001,7 +1001,7 @@ class _Store:
             for at in range(len(segments)):  # zero-byte files at the stream's end
                 self._start_empty(at)
         for hash_queue in self.hash_queues:
-            hash_queue.put((None, None, 0, 0))  # type: ignore[arg-type]
+            hash_queue.put((None, None, 0, 0))
 
     def _start_empty(self, at: int) -> None:
         """Files of zero bytes (from their start) carry no frame: publish them when passed."""
@@ -1017,7 +1017,7 @@ class _Store:
             self.segment_at = max(self.segment_at, at)
 
     # hasher threads
-    def _hash_loop(self, hash_queue: queue.Queue[tuple[_FileWriter, _Frame | None, int, int]]) -> None:
+    def _hash_loop(self, hash_queue: queue.Queue[tuple[_FileWriter | None, _Frame | None, int, int]]) -> None:
         while True:
             writer, frame, offset, length = hash_queue.get()
             if writer is None:
