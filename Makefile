@@ -185,3 +185,7 @@ bench-weights: venv pythonpath ## Chain broadcast vs naive, N=4 and 8, tc-shaped
 
 bench-warm-start: cluster-up ## Cold vs warm bring-up to the smoke gate, compiles per tray (build/bench/warm_start.json; ~10 min)
 	python benchmarks/warm_start_bench.py
+
+.PHONY: bench-relay
+bench-relay: venv pythonpath ## The relay's ceiling, no shaping: hop and chains of 2/4, lanes 1/2/4, vs sha256/socket/disk ceilings (build/bench/relay.json; ~5 min)
+	python benchmarks/relay_bench.py

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from typing import Any
 
@@ -20,7 +18,7 @@ display = Display()
 
 
 class ActionModule(ActionBase):
-    _VALID_ARGS = frozenset(("jid", "progress_path", "interval", "timeout", "stale_after"))
+    _VALID_ARGS = frozenset(("jid", "progress_path", "interval", "timeout", "stale_after", "async_dir"))
     _requires_connection = True
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -32,19 +30,31 @@ class ActionModule(ActionBase):
         interval = float(args.get("interval", 5))
         deadline = time.monotonic() + float(args.get("timeout", 14400))
         # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
-        async_dir = ActionBase.get_shell_option(self, "async_dir", default="~/.ansible_async")
+        async_dir = args.get("async_dir") or ActionBase.get_shell_option(self, "async_dir", default="~/.ansible_async")
         host = (task_vars or {}).get("inventory_hostname", "?")
         # A relay rewrites its progress file every second; a file that stops changing means the
         # relay (and maybe Ansible's async wrapper with it) was killed: the job would never end.
         stale_after = float(args.get("stale_after", 60))
         last_update, last_change = None, time.monotonic()
         while True:
-            status = self._execute_module(
-                module_name="ansible.legacy.async_status",
-                module_args={"jid": jid, "_async_dir": async_dir},
+            # One round trip: the module waits on the host until the job ends or `interval`
+            # passes, and brings the progress file along.
+            polled = self._execute_module(
+                module_name="wideep.gb200.relay_wait",
+                module_args={
+                    "jid": jid,
+                    "progress_path": args.get("progress_path"),
+                    "interval": max(0.0, min(interval, deadline - time.monotonic())),
+                    "async_dir": async_dir,
+                },
                 task_vars=task_vars,
             )
-            if status.get("finished") or status.get("failed"):
+            if polled.get("failed"):
+                polled.pop("invocation", None)
+                result.update(polled)
+                return result
+            if polled.get("finished"):
+                status = dict(polled.get("job") or {})
                 status.pop("invocation", None)
                 result.update(status)
                 result["changed"] = bool(status.get("published"))
@@ -52,15 +62,10 @@ class ActionModule(ActionBase):
             if time.monotonic() > deadline:
                 raise AnsibleActionFail(f"relay job {jid} still running after the timeout")
             if args.get("progress_path"):
-                slurped = self._execute_module(module_name="ansible.legacy.slurp", module_args={"src": args["progress_path"]}, task_vars=task_vars)
-                try:
-                    data = json.loads(base64.b64decode(slurped.get("content", "")))
-                except ValueError:
-                    data = {}
+                data = polled.get("progress") or {}
                 display.display(f"  {host}: {progress_line(data)}")
                 if data.get("updated") != last_update:
                     last_update, last_change = data.get("updated"), time.monotonic()
                 elif time.monotonic() - last_change > stale_after:
                     result.update(failed=True, state="incomplete", msg=f"the relay on {host} stopped reporting for {stale_after:.0f} s (killed?)")
                     return result
-            time.sleep(interval)

@@ -3,41 +3,64 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A pipelined chain broadcast of files: source -> tray 1 -> tray 2 -> ... over TCP.
 
-Every relay forwards each chunk downstream as soon as it arrives, writes the files it needs to
-DEST/.wideep/partial, hashes while streaming, and publishes a file (fsync + rename) only when
-its sha256 matches the manifest. Time ~ W/B plus a per-hop fill of one chunk, whatever N.
+Every relay forwards each block downstream as soon as it arrives, writes the files it needs to
+DEST/.wideep/partial, hashes them, and publishes a file (fsync + rename) only when its sha256
+matches the manifest. Time ~ W/B plus a per-hop fill of one block, whatever N.
+
+Speed: the stream moves in blocks (1 MiB) over `lanes` TCP connections per hop (block k on
+lane k mod lanes), so that several cores (and NICs) carry one hop; the receiver puts the blocks
+back in order. The source sends with sendfile (no copy through Python); a relay receives each
+block once into a recycled page-aligned buffer and, from that one buffer, forwards it (lane
+threads), writes it (a writer thread) and hashes it (hasher threads, one file per thread at a
+time), all of which release the GIL. Behind the writer, written ranges are flushed and dropped
+from the page cache (sync_file_range + POSIX_FADV_DONTNEED) so 690 GB do not evict everything
+else, and the final fsync of a file has little left to do. Verified files are published in
+batches (fdatasync each, rename, one directory fsync and one stamps write per batch).
 
 Faults: when a downstream tray dies or stalls (a send blocks longer than stall_timeout), its
 upstream connects to the next tray of the chain, asks for its stream position and replays
-from a ring buffer (the source re-reads its files), so the rest of the chain goes on. The
-bypassed tray keeps what it verified and is caught up by the next pass. A relay whose own
+from a ring of recent blocks (the source re-reads its files), so the rest of the chain goes on.
+The bypassed tray keeps what it verified and is caught up by the next pass. A relay whose own
 upstream hung up was bypassed itself and stops forwarding rather than cut in further down.
 
-The protocol: the upstream sends one line `WIDEEP1 {"run": id, "from": index}`; the receiver
-answers `{"ok": true, "pos": p}` (its position in the stream) or `{"ok": false, "why": ...}`,
-once its own downstream is attached; then the raw bytes of the stream from p follow, and the
-receiver answers one byte `K` when all of it arrived (an upstream ends only after that, so a
-tray that froze with the tail in its socket buffers is bypassed too). The stream layout (which files, from which
-offset) is the same on every relay, given by the plan.
+The protocol: the upstream opens lane 0 with one line
+`WIDEEP2 {"run": id, "from": index, "session": s, "lanes": k}`; the receiver answers
+`{"ok": true, "pos": p}` (its position in the stream) or `{"ok": false, "why": ...}`, once its
+own downstream is attached; lanes 1..k-1 then join with `WIDEEP2 {"run", "from", "session",
+"lane": i}` and get `{"ok": true}`. Then frames follow on every lane: a 12-byte header (stream
+position u64, length u32, big-endian) and that many bytes. The receiver answers one byte `K`
+on lane 0 when all of the stream arrived (an upstream ends only after that, so a tray that
+froze with the tail in its socket buffers is bypassed too). The stream layout (which files, from
+which offset) is the same on every relay, given by the plan.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import json
+import mmap
 import os
+import queue
 import select
 import socket
+import struct
 import threading
 import time
+import uuid
 from typing import Any
 
 from ._weights import CHUNK, Segment, partial_path, read_stamps, sha256_file, stamp_of, state_path, write_json_atomic
 
-MAGIC = b"WIDEEP1 "
+MAGIC = b"WIDEEP2 "
 ACK = b"K"  # downstream -> upstream, once the whole stream arrived
+HEADER = struct.Struct(">QI")  # stream position, payload length
+BLOCK = 1 << 20  # per-hop fill = BLOCK / link rate; make bench-relay: 4 MiB is no faster here
+DROP_WINDOW = 32 << 20  # the writer flushes and drops the page cache in steps of this
+HASHERS = 2
 
 
 class RelayError(Exception):
@@ -60,34 +83,259 @@ def _read_line(sock: socket.socket, limit: int = 4096) -> bytes:
     return line
 
 
+# ---- kernel helpers (Linux; without them the relay still works, only slower) -------------------
+_SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
+
+
+def _load_libc() -> Any:
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        return libc
+    return None
+
+
+_LIBC = _load_libc()
+
+
+def _flush_range(fd: int, offset: int, length: int, wait: bool) -> None:
+    """Start (or start and wait for) writeback of a range; after waiting, drop it from the cache."""
+    if length <= 0:
+        return
+    if _LIBC is not None:
+        flags = _SYNC_FILE_RANGE_WRITE | ((_SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WAIT_AFTER) if wait else 0)
+        _LIBC.sync_file_range(fd, offset, length, flags)
+    if wait and hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def _kernel_timeouts(sock: socket.socket, send: float, recv: float) -> None:
+    """Blocking socket, timeouts in the kernel (SO_SNDTIMEO/SO_RCVTIMEO): one syscall moves a
+    whole block (Python's own timeouts make the socket non-blocking: a syscall per few KiB).
+    A send that makes no progress for `send` seconds fails with EAGAIN (BlockingIOError)."""
+    sock.settimeout(None)
+    for option, seconds in ((socket.SO_SNDTIMEO, send), (socket.SO_RCVTIMEO, recv)):
+        whole = int(seconds)
+        sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+
+
+def _set_buffers(sock: socket.socket, size: int) -> None:
+    if size > 0:
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+
+
+# ---- blocks ------------------------------------------------------------------------------------
+class _Pool:
+    """Recycled page-aligned buffers of one block (fresh memory costs a page fault per 4 KiB)."""
+
+    def __init__(self, size: int, keep: int = 32) -> None:
+        self.size = size
+        self.keep = keep
+        self.free: list[mmap.mmap] = []
+        self.lock = threading.Lock()
+
+    def get(self) -> mmap.mmap:
+        with self.lock:
+            if self.free:
+                return self.free.pop()
+        return mmap.mmap(-1, self.size)
+
+    def put(self, buf: mmap.mmap) -> None:
+        with self.lock:
+            if len(self.free) < self.keep:
+                self.free.append(buf)
+
+
+class _Frame:
+    """Stream bytes [pos, pos + size): in a pooled buffer (relays), or read from files (source).
+
+    Reference counted: the receiving thread, the ring, a lane sender and the writer/hashers each
+    hold it while they use it; the buffer goes back to the pool when the last one lets go.
+    """
+
+    __slots__ = ("buf", "lock", "offset", "parent", "pool", "pos", "refs", "size")
+
+    def __init__(self, pos: int, size: int, buf: Any = None, pool: _Pool | None = None, offset: int = 0, parent: _Frame | None = None) -> None:
+        self.pos, self.size, self.buf, self.pool, self.offset, self.parent = pos, size, buf, pool, offset, parent
+        self.refs = 1
+        self.lock = threading.Lock()
+
+    @property
+    def end(self) -> int:
+        return self.pos + self.size
+
+    def view(self) -> memoryview:
+        return memoryview(self.buf)[self.offset : self.offset + self.size]
+
+    def hold(self) -> _Frame:
+        with self.lock:
+            self.refs += 1
+        return self
+
+    def release(self) -> None:
+        with self.lock:
+            self.refs -= 1
+            last = self.refs == 0
+        if last:
+            if self.parent is not None:
+                self.parent.release()
+            elif self.pool is not None and self.buf is not None:
+                self.pool.put(self.buf)
+            self.buf = None
+
+    def tail(self, pos: int) -> _Frame:
+        """A frame for [pos, end) sharing this one's buffer (holds this one until released)."""
+        if pos <= self.pos:
+            return self.hold()
+        cut = pos - self.pos
+        return _Frame(pos, self.size - cut, self.buf, None, self.offset + cut, self.hold())
+
+
 class _Ring:
     """The last `capacity` bytes of the stream, to replay to a new downstream after a bypass."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.chunks: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.frames: collections.deque[_Frame] = collections.deque()
         self.size = 0
         self.end = 0
+        self.lock = threading.Lock()
 
-    def add(self, pos: int, data: bytes) -> None:
-        self.chunks.append((pos, data))
-        self.size += len(data)
-        self.end = pos + len(data)
-        while self.size - len(self.chunks[0][1]) >= self.capacity:
-            self.size -= len(self.chunks.popleft()[1])
+    def add(self, frame: _Frame) -> None:
+        with self.lock:
+            self.frames.append(frame.hold())
+            self.size += frame.size
+            self.end = frame.end
+            while len(self.frames) > 1 and self.size - self.frames[0].size >= self.capacity:
+                old = self.frames.popleft()
+                self.size -= old.size
+                old.release()
 
-    def since(self, pos: int, upto: int) -> bytes | None:
-        if pos == upto:
-            return b""
-        if not self.chunks or self.chunks[0][0] > pos:
-            return None
-        out = []
-        for start, data in self.chunks:
-            end = start + len(data)
-            if end <= pos or start >= upto:
+    def since(self, pos: int, upto: int) -> list[_Frame] | None:
+        """Held frames covering [pos, upto), or None when the ring no longer reaches back to pos."""
+        with self.lock:
+            if pos == upto:
+                return []
+            if not self.frames or self.frames[0].pos > pos:
+                return None
+            return [f.tail(pos) for f in self.frames if f.end > pos and f.pos < upto]
+
+    def clear(self) -> None:
+        with self.lock:
+            while self.frames:
+                self.frames.popleft().release()
+            self.size = 0
+
+
+# ---- downstream: lane senders --------------------------------------------------------------------
+class _Downstream:
+    """The connections to one downstream member; one sender thread per lane."""
+
+    def __init__(self, relay: Relay, target: int, socks: list[socket.socket]) -> None:
+        self.relay = relay
+        self.target = target
+        self.socks = socks
+        self.queues: list[queue.Queue[_Frame | None]] = [queue.Queue(maxsize=4) for _sock in socks]
+        self.error: str | None = None  # "stall" or "drop" once a lane failed
+        self.closed = False
+        self.threads = [threading.Thread(target=self._lane, args=(i,), daemon=True) for i in range(len(socks))]
+        for thread in self.threads:
+            thread.start()
+
+    def _lane(self, lane: int) -> None:
+        sock, lane_queue = self.socks[lane], self.queues[lane]
+        while True:
+            frame = lane_queue.get()
+            if frame is None:
+                return
+            try:
+                if self.error is None and not self.closed:
+                    self.relay._send_frame(sock, frame)
+                    with self.relay.count_lock:
+                        self.relay.bytes_sent += frame.size
+            except (TimeoutError, BlockingIOError):  # no progress for stall_timeout
+                self.error = self.error or "stall"
+            except RelayError as exc:
+                self.relay.fatal = str(exc)
+                self.error = self.error or "drop"
+            except OSError:
+                self.error = self.error or "drop"
+            finally:
+                frame.release()
+            if self.error is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def put(self, frame: _Frame) -> bool:
+        """Queue a frame (held for the lane); False when the downstream failed (frame not queued)."""
+        lane_queue = self.queues[(frame.pos // self.relay.block) % len(self.queues)]
+        frame.hold()
+        while self.error is None:
+            try:
+                lane_queue.put(frame, timeout=0.2)
+                return True
+            except queue.Full:
                 continue
-            out.append(data[max(0, pos - start) : len(data) - max(0, end - upto)])
-        return b"".join(out)
+        frame.release()
+        return False
+
+    def finish(self) -> bool:
+        """Wait until every queued frame was sent; False when a lane failed."""
+        for lane_queue in self.queues:
+            while True:
+                try:
+                    lane_queue.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    if self.error is not None:
+                        self._drain(lane_queue)
+        for thread in self.threads:
+            thread.join()
+        return self.error is None
+
+    @staticmethod
+    def _drain(lane_queue: queue.Queue[_Frame | None]) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                frame = lane_queue.get_nowait()
+                if frame is not None:
+                    frame.release()
+
+    def close(self) -> None:
+        self.closed = True
+        self.error = self.error or "closed"
+        for sock in self.socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for lane_queue in self.queues:
+            self._drain(lane_queue)
+            with contextlib.suppress(queue.Full):
+                lane_queue.put_nowait(None)
+        for thread in self.threads:
+            thread.join(5.0)
+        for sock in self.socks:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+class _Upstream:
+    """The connections from the current upstream member (one session, up to `lanes` lanes)."""
+
+    def __init__(self, session: str, origin: int, lanes: int, control: socket.socket) -> None:
+        self.session = session
+        self.origin = origin
+        self.lanes = lanes
+        self.socks = [control]
+        self.dead = False  # lane 0 ended
+
+    def close(self) -> None:
+        self.dead = True
+        for sock in self.socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class Relay:
@@ -111,7 +359,13 @@ class Relay:
         listen_host: str = "0.0.0.0",
         rate_limit: int = 0,
         idle_timeout: float = 300.0,
+        lanes: int = 2,
+        block: int = BLOCK,
+        socket_buffer: int = 0,
+        page_cache: str = "drop",
     ) -> None:
+        if lanes < 1 or block < 4096 or block % 4096 or page_cache not in ("drop", "keep"):
+            raise RelayError("lanes >= 1, block a multiple of 4096 and page_cache drop|keep")
         self.run_id = run_id
         self.index = index
         self.chain = chain
@@ -130,10 +384,16 @@ class Relay:
         self.rate_limit = rate_limit
         # A receiver that gets no byte for this long gives up (its files stay partial).
         self.idle_timeout = idle_timeout
+        self.lanes = lanes
+        self.block = block
+        self.socket_buffer = socket_buffer
+        self.page_cache = page_cache
+        self.pool = _Pool(block)
         self.last_data = time.monotonic()
         self.position = 0
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.count_lock = threading.Lock()
         self.started = time.monotonic()
         self.started_at = time.time()
         self.finished_at: float | None = None
@@ -141,12 +401,12 @@ class Relay:
         self.bypassed: list[int] = []
         self.published: list[str] = []
         self.failed: dict[str, str] = {}
+        self.fatal: str | None = None
         self.cond = threading.Condition()
         self.down_lock = threading.RLock()
-        self.upstream: socket.socket | None = None
-        self.upstream_index: int | None = None
-        self.idle = True
-        self.down: socket.socket | None = None
+        self.up: _Upstream | None = None
+        self.pending: dict[int, _Frame] = {}
+        self.down: _Downstream | None = None
         self.down_index: int | None = None
         self.candidates = [] if fanout else list(range(index + 1, len(chain)))
         # Set once this relay has a downstream (or knows it has none). A receiver answers its
@@ -155,8 +415,9 @@ class Relay:
         self.downstream_ready = threading.Event()
         if not self.candidates or index == 0:
             self.downstream_ready.set()
-        self._writer: _FileWriter | None = None
-        self._segment_at = 0
+        self._store: _Store | None = None
+        self._source_fds: dict[str, int] = {}
+        self._fd_lock = threading.Lock()
         self._stop = threading.Event()
 
     # ---- public -----------------------------------------------------------------------------
@@ -171,9 +432,17 @@ class Relay:
         finally:
             self.finished_at = time.time()
             self._stop.set()
-            if self._writer:
-                self._writer.abandon()
+            if self._store is not None:
+                self._store.close(abandon=True)
             self._close_down()
+            self.ring.clear()
+            with self.cond:
+                for frame in self.pending.values():
+                    frame.release()
+                self.pending.clear()
+            for fd in self._source_fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             self._write_progress()
         return self.result()
 
@@ -190,29 +459,52 @@ class Relay:
             # Wall clock, to time a whole pass across trays (source start -> last tray done).
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "published": self.published,
-            "failed": self.failed,
+            "published": list(self.published),
+            "failed": dict(self.failed),
             "bypassed": [f"{self.chain[i][0]}:{self.chain[i][1]}" for i in self.bypassed],
+            "lanes": self.lanes,
         }
 
     # ---- source -----------------------------------------------------------------------------
-    def _source_read(self, pos: int, size: int) -> bytes:
-        """Stream bytes [pos, pos + size) read from the source files (crossing file ends)."""
-        out = []
+    def _frames(self, start: int, upto: int) -> list[_Frame]:
+        """Source frames (no buffer: sent from the files) for [start, upto), on the block grid."""
+        frames = []
+        pos = start
+        while pos < upto:
+            end = min(upto, (pos // self.block + 1) * self.block)
+            frames.append(_Frame(pos, end - pos))
+            pos = end
+        return frames
+
+    def _source_fd(self, path: str) -> int:
+        with self._fd_lock:
+            fd = self._source_fds.get(path)
+            if fd is None:
+                fd = self._source_fds[path] = os.open(os.path.join(str(self.source_dir), path), os.O_RDONLY)
+            return fd
+
+    def _send_frame(self, sock: socket.socket, frame: _Frame) -> None:
+        sock.sendall(HEADER.pack(frame.pos, frame.size))
+        if frame.buf is not None:
+            sock.sendall(frame.view())
+            return
+        pos, size = frame.pos, frame.size
         for segment in self.segments:
             if segment.end <= pos or size <= 0:
                 continue
-            within = pos - segment.offset
-            take = min(size, segment.length - within)
-            with open(os.path.join(str(self.source_dir), segment.entry.path), "rb") as handle:
-                handle.seek(segment.start + within)
-                data = handle.read(take)
-            if len(data) != take:
-                raise RelayError(f"source file {segment.entry.path} is shorter than the manifest says")
-            out.append(data)
+            take = min(size, segment.end - pos)
+            self._sendfile(sock, self._source_fd(segment.entry.path), segment.start + pos - segment.offset, take, segment.entry.path)
             pos += take
             size -= take
-        return b"".join(out)
+
+    def _sendfile(self, sock: socket.socket, fd: int, offset: int, count: int, name: str) -> None:
+        """os.sendfile on a blocking socket (SO_SNDTIMEO: EAGAIN after stall_timeout of no progress)."""
+        while count > 0:
+            sent = os.sendfile(sock.fileno(), fd, offset, count)
+            if sent == 0:
+                raise RelayError(f"source file {name} is shorter than the manifest says")
+            offset += sent
+            count -= sent
 
     def _run_source(self) -> None:
         self.state = "sending"
@@ -222,14 +514,19 @@ class Relay:
         self._connect_first()
         began = time.monotonic()
         while self.position < self.total and self.down is not None:
-            data = self._source_read(self.position, min(CHUNK, self.total - self.position))
-            self._forward(data, self.position)
-            self.position += len(data)
+            for frame in self._frames(self.position, min(self.total, self.position + self.block)):
+                self._forward(frame)
+                frame.release()
+                self.position = frame.end
+            if self.fatal:
+                raise RelayError(self.fatal)
             if self.rate_limit:
                 ahead = self.position / self.rate_limit - (time.monotonic() - began)
                 if ahead > 0:
                     time.sleep(ahead)
-        self._await_ack()
+        self._finish_down()
+        if self.fatal:
+            raise RelayError(self.fatal)
         self.state = "complete" if self.position >= self.total else "incomplete"
 
     def _run_fanout(self) -> None:
@@ -239,19 +536,24 @@ class Relay:
 
         def send_all(target: int) -> None:
             got = self._handshake(target, wait=self.connect_timeout)
-            sent = 0
+            ok = False
             if got is not None:
-                sock, pos = got
-                with sock:
-                    while pos < self.total:
-                        data = self._source_read(pos, min(CHUNK, self.total - pos))
-                        sock.sendall(data)
-                        pos += len(data)
-                        sent += len(data)
-                    sock.settimeout(self.idle_timeout)
-                    if sock.recv(1) != ACK:
-                        sent = -1
-            results[target] = sent
+                socks, pos = got
+                down = _Downstream(self, target, socks)
+                try:
+                    for frame in self._frames(pos, self.total):
+                        queued = down.put(frame)
+                        frame.release()
+                        if not queued:
+                            break
+                    if down.finish():
+                        socks[0].settimeout(self.idle_timeout)
+                        ok = socks[0].recv(1) == ACK
+                except OSError:
+                    ok = False
+                finally:
+                    down.close()
+            results[target] = ok
 
         for target in range(1, len(self.chain)):
             thread = threading.Thread(target=send_all, args=(target,), daemon=True)
@@ -259,83 +561,65 @@ class Relay:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        self.bytes_sent = sum(results.values())
         self.position = self.total
-        self.state = "complete" if all(v == self.total for v in results.values()) else "incomplete"
+        self.state = "complete" if all(results.values()) else "incomplete"
 
     # ---- receiver ---------------------------------------------------------------------------
     def _run_receiver(self) -> None:
         port = self.chain[self.index][1]
         server = socket.socket(socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _set_buffers(server, self.socket_buffer)
         server.bind((self.listen_host, port))
-        server.listen(8)
+        server.listen(16)
         acceptor = threading.Thread(target=self._accept_loop, args=(server,), daemon=True)
         acceptor.start()
         self.state = "waiting"
-        buffer = bytearray(CHUNK)
+        if self.dest:
+            self._store = _Store(self)
         try:
             if self.candidates:
                 threading.Thread(target=self._connect_first, daemon=True).start()
             while self.position < self.total:
-                sock = self._wait_upstream()
-                if sock is None:
+                frame = self._next_frame()
+                if frame is None:
                     self.state = "incomplete"
                     return
                 self.state = "receiving"
                 try:
-                    count = sock.recv_into(buffer, min(CHUNK, self.total - self.position))
-                except TimeoutError:
-                    # Quiet upstream: the stall may be further up (a bypass is coming). Wait,
-                    # but not for ever.
-                    if time.monotonic() - self.last_data > self.idle_timeout:
-                        self.state = "incomplete"
-                        return
-                    continue
-                except OSError:
-                    count = 0
-                if count == 0:
-                    self._drop_upstream(sock)
-                    continue
-                self.last_data = time.monotonic()
-                data = bytes(buffer[:count])
-                self.bytes_received += count
-                self._forward(data, self.position)
-                self._store(data)
-                self.position += count
+                    self._forward(frame)
+                    if self._store is not None:
+                        self._store.put(frame)
+                finally:
+                    frame.release()
             self._ack_upstream()
-            self._await_ack()
+            self._finish_down()
+            if self._store is not None:
+                self._store.close(abandon=False)
             self.state = "complete" if not self.failed else "incomplete"
         finally:
             server.close()
             with self.cond:
-                if self.upstream:
-                    self.upstream.close()
+                if self.up is not None:
+                    self.up.close()
+                    for sock in self.up.socks:
+                        sock.close()
 
-    def _wait_upstream(self) -> socket.socket | None:
-        # Before the first byte the chain may still be forming around a dead tray (each upstream
-        # tries it for connect_timeout, then the next): wait for that too.
-        first = self.position == 0 and self.bytes_received == 0
-        deadline = time.monotonic() + self.idle_timeout + (2 * self.connect_timeout if first else 0)
+    def _next_frame(self) -> _Frame | None:
+        """The frame at our position, once a lane delivered it; None after idle_timeout of nothing.
+
+        Before the first byte the chain may still be forming around a dead tray (each upstream
+        tries it for connect_timeout, then the next): that is waited for too."""
         with self.cond:
-            while self.upstream is None:
-                self.idle = True
-                self.cond.notify_all()
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while self.position not in self.pending:
+                grace = 2 * self.connect_timeout if self.bytes_received == 0 else 0
+                if time.monotonic() - self.last_data > self.idle_timeout + grace:
                     return None
-                self.cond.wait(min(left, 1.0))
-            self.idle = False
-            return self.upstream
-
-    def _drop_upstream(self, sock: socket.socket) -> None:
-        with self.cond:
-            if self.upstream is sock:
-                self.upstream = None
-                self.upstream_index = None
-                sock.close()
-            self.idle = True
+                self.cond.wait(0.5)
+            frame = self.pending.pop(self.position)
+            self.position = frame.end
             self.cond.notify_all()
+            return frame
 
     def _accept_loop(self, server: socket.socket) -> None:
         server.settimeout(1.0)
@@ -346,60 +630,150 @@ class Relay:
                 continue
             except OSError:
                 return
-            try:
-                self._handshake_in(conn)
-            except (OSError, RelayError, ValueError):
-                conn.close()
+            # A handshake can wait for our downstream: never hold up the next lane's accept.
+            threading.Thread(target=self._handshake_in_safe, args=(conn,), daemon=True).start()
+
+    def _handshake_in_safe(self, conn: socket.socket) -> None:
+        try:
+            self._handshake_in(conn)
+        except (OSError, RelayError, ValueError):
+            conn.close()
 
     def _handshake_in(self, conn: socket.socket) -> None:
         conn.settimeout(10.0)
         line = _read_line(conn)
         if not line.startswith(MAGIC):
-            raise RelayError("not a wideep relay")
+            raise RelayError("not a wideep relay (or another version of it)")
         hello = json.loads(line[len(MAGIC) :])
         if hello.get("run") != self.run_id:
             _send_line(conn, {"ok": False, "why": "another run"})
             raise RelayError("another run")
         origin = int(hello.get("from", -1))
+        lane = int(hello.get("lane", 0))
+        if lane > 0:
+            with self.cond:
+                up = self.up
+                if up is None or up.session != hello.get("session") or up.dead or len(up.socks) >= up.lanes:
+                    _send_line(conn, {"ok": False, "why": "no such session"})
+                    raise RelayError("no such session")
+                _kernel_timeouts(conn, send=self.stall_timeout, recv=1.0)
+                _send_line(conn, {"ok": True})
+                up.socks.append(conn)
+            threading.Thread(target=self._read_lane, args=(up, conn, False), daemon=True).start()
+            return
         self.downstream_ready.wait(self.connect_timeout + 10)
         with self.cond:
-            live = self.upstream is not None and not _hung_up(self.upstream)
-            if live and self.upstream_index is not None and origin >= self.upstream_index:
+            up = self.up
+            live = up is not None and not up.dead and not _hung_up(up.socks[0])
+            if live and up is not None and origin >= up.origin:
                 _send_line(conn, {"ok": False, "why": "already fed by a tray further up"})
                 raise RelayError("refused")
-            old = self.upstream
-            if old is not None:
-                # Unblock the main loop's recv so that it stops at a chunk boundary.
-                with contextlib.suppress(OSError):
-                    old.shutdown(socket.SHUT_RDWR)
-                while self.upstream is old and not self.idle:
-                    self.cond.wait(1.0)
-                if self.upstream is old:
-                    self.upstream = None
-                    old.close()
-            conn.settimeout(self.stall_timeout)
+            if up is not None:
+                up.close()  # its lanes stop; what they had beyond our position is dropped
+            for frame in self.pending.values():
+                frame.release()
+            self.pending.clear()
+            _kernel_timeouts(conn, send=self.stall_timeout, recv=1.0)
+            up = _Upstream(str(hello.get("session", "")), origin, max(1, int(hello.get("lanes", 1))), conn)
             _send_line(conn, {"ok": True, "pos": self.position})
-            self.upstream = conn
-            self.upstream_index = origin
+            self.up = up
             self.cond.notify_all()
+        self._read_lane(up, conn, True)
+
+    def _recv_exact(self, up: _Upstream, sock: socket.socket, view: memoryview) -> bool:
+        got = 0
+        while got < len(view):
+            try:
+                count = sock.recv_into(view[got:], len(view) - got, socket.MSG_WAITALL)
+            except (TimeoutError, BlockingIOError):  # SO_RCVTIMEO: a quiet second
+                if up is not self.up or up.dead or self._stop.is_set():
+                    return False
+                continue
+            except OSError:
+                return False
+            if count == 0:
+                return False
+            got += count
+            self.last_data = time.monotonic()
+            with self.count_lock:
+                self.bytes_received += count
+        return True
+
+    def _read_lane(self, up: _Upstream, sock: socket.socket, control: bool) -> None:
+        """Frames from one lane into `pending`; a frame too far ahead waits (bounded memory)."""
+        header = bytearray(HEADER.size)
+        window = self.block * max(4, 2 * up.lanes)
+        try:
+            while not self._stop.is_set():
+                if not self._recv_exact(up, sock, memoryview(header)):
+                    return
+                pos, size = HEADER.unpack(header)
+                if size > self.block or pos + size > self.total or size == 0:
+                    return  # not our stream: drop the lane
+                with self.cond:
+                    while pos >= self.position + window and up is self.up and not self._stop.is_set():
+                        self.cond.wait(0.5)
+                    if up is not self.up:
+                        return
+                frame = _Frame(pos, size, self.pool.get(), self.pool)
+                if not self._recv_exact(up, sock, frame.view()):
+                    frame.release()
+                    return
+                with self.cond:
+                    if up is self.up and pos >= self.position and pos not in self.pending:
+                        self.pending[pos] = frame
+                        self.cond.notify_all()
+                    else:
+                        frame.release()
+        finally:
+            with self.cond:
+                if control:
+                    up.dead = True
+                    self.cond.notify_all()
+                if up is not self.up:
+                    sock.close()
 
     # ---- forwarding -------------------------------------------------------------------------
-    def _handshake(self, target: int, wait: float) -> tuple[socket.socket, int] | None:
+    def _connect(self, host: str, port: int, timeout: float) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        _set_buffers(sock, self.socket_buffer)
+        sock.settimeout(timeout)
+        try:
+            sock.connect((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _handshake(self, target: int, wait: float) -> tuple[list[socket.socket], int] | None:
         host, port = self.chain[target]
         deadline = time.monotonic() + wait
+        session = uuid.uuid4().hex
         while True:
+            socks: list[socket.socket] = []
             try:
-                sock = socket.create_connection((host, port), timeout=min(5.0, max(wait, 0.5)))
-                sock.sendall(MAGIC + json.dumps({"run": self.run_id, "from": self.index}).encode() + b"\n")
+                sock = self._connect(host, port, min(5.0, max(wait, 0.5)))
+                socks.append(sock)
+                sock.sendall(MAGIC + json.dumps({"run": self.run_id, "from": self.index, "session": session, "lanes": self.lanes}).encode() + b"\n")
                 # The answer waits until the target has attached its own downstream.
                 sock.settimeout(self.connect_timeout + 15)
                 reply = json.loads(_read_line(sock))
                 if not reply.get("ok"):
                     sock.close()
                     return None
-                sock.settimeout(self.stall_timeout)
-                return sock, int(reply["pos"])
+                for lane in range(1, self.lanes):
+                    extra = self._connect(host, port, 10.0)
+                    socks.append(extra)
+                    extra.sendall(MAGIC + json.dumps({"run": self.run_id, "from": self.index, "session": session, "lane": lane}).encode() + b"\n")
+                    if not json.loads(_read_line(extra)).get("ok"):
+                        raise RelayError("a lane was refused")
+                for each in socks:
+                    _kernel_timeouts(each, send=self.stall_timeout, recv=self.stall_timeout)
+                return socks, int(reply["pos"])
             except (OSError, RelayError, ValueError):
+                for each in socks:
+                    each.close()
                 if time.monotonic() >= deadline:
                     return None
                 time.sleep(0.2)
@@ -422,35 +796,31 @@ class Relay:
         finally:
             self.downstream_ready.set()
 
-    def _adopt(self, target: int, sock: socket.socket, start: int, upto: int) -> bool:
+    def _adopt(self, target: int, socks: list[socket.socket], start: int, upto: int) -> bool:
         """Make `target` our downstream: send it the stream from its position `start` to `upto`."""
-        replay = self._source_read(start, upto - start) if self.index == 0 else self.ring.since(start, upto)
-        try:
-            if replay is None:
-                raise OSError("the ring no longer holds what it lacks")
-            sock.sendall(replay)
-        except OSError:
-            sock.close()
+        replay = self._frames(start, upto) if self.index == 0 else self.ring.since(start, upto)
+        down = _Downstream(self, target, socks)
+        ok = replay is not None
+        for frame in replay or []:
+            ok = ok and down.put(frame)
+            frame.release()
+        if not ok:
+            down.close()
             self.bypassed.append(target)
             return False
-        self.bytes_sent += len(replay)
-        self.down, self.down_index = sock, target
+        self.down, self.down_index = down, target
         self.candidates = [c for c in self.candidates if c > target]
         return True
 
-    def _forward(self, data: bytes, pos: int) -> None:
+    def _forward(self, frame: _Frame) -> None:
         with self.down_lock:
-            if self.index != 0:
-                self.ring.add(pos, data)
-            if self.down is None:
-                return
-            try:
-                self.down.sendall(data)
-                self.bytes_sent += len(data)
-            except TimeoutError:
-                self._bypass(pos + len(data), retry_same=False)  # stalled: leave it behind
-            except OSError:
-                self._bypass(pos + len(data), retry_same=True)  # dropped: it may take us back
+            if self.index != 0 and (self.down is not None or self.candidates):
+                self.ring.add(frame)  # to replay after a bypass (the chain's tail has nobody to)
+            while self.down is not None:
+                if self.down.put(frame):
+                    return
+                # a lane failed: stalled (leave it behind) or dropped (it may take us back)
+                self._bypass(frame.pos, retry_same=self.down.error == "drop")
 
     def _bypass(self, upto: int, retry_same: bool) -> None:
         """The downstream died or stalled: reconnect to the next tray and replay what it lacks."""
@@ -463,8 +833,8 @@ class Relay:
             # Mid-stream, an upstream that hung up means we were bypassed ourselves. (At the
             # end it hangs up after our acknowledgement, and we still owe our downstream.)
             with self.cond:
-                upstream = self.upstream
-            if upstream is None or _hung_up(upstream):
+                up = self.up
+            if up is None or up.dead or _hung_up(up.socks[0]):
                 self.candidates = []  # we were bypassed ourselves: do not cut in further down
                 return
         while self.candidates:
@@ -478,19 +848,23 @@ class Relay:
     def _ack_upstream(self) -> None:
         """Tell the upstream the whole stream arrived here (it waits for this before it ends)."""
         with self.cond:
-            upstream = self.upstream
-        if upstream is not None:
+            up = self.up
+        if up is not None:
             with contextlib.suppress(OSError):
-                upstream.sendall(ACK)
+                up.socks[0].sendall(ACK)
 
-    def _await_ack(self) -> None:
+    def _finish_down(self) -> None:
         """The last bytes may sit in socket buffers of a tray that died or froze: wait until the
         downstream says it has everything, else bypass it and replay the tail to the next one."""
         while True:
             with self.down_lock:
-                sock = self.down
-                if sock is None:
+                down = self.down
+                if down is None:
                     return
+                if not down.finish():
+                    self._bypass(self.total, retry_same=down.error == "drop")
+                    continue
+                sock = down.socks[0]
                 try:
                     sock.settimeout(self.stall_timeout)
                     if sock.recv(1) == ACK:
@@ -503,32 +877,8 @@ class Relay:
 
     def _close_down(self) -> None:
         if self.down is not None:
-            with contextlib.suppress(OSError):
-                self.down.close()
+            self.down.close()
         self.down, self.down_index = None, None
-
-    # ---- storing ----------------------------------------------------------------------------
-    def _store(self, data: bytes) -> None:
-        pos = self.position
-        view = memoryview(data)
-        while view:
-            while self._segment_at < len(self.segments) and self.segments[self._segment_at].end <= pos:
-                self._segment_at += 1
-            segment = self.segments[self._segment_at]
-            take = min(len(view), segment.end - pos)
-            if segment.entry.path in self.needs and self.dest:
-                if self._writer is None or self._writer.segment is not segment:
-                    self._writer = _FileWriter(self.dest, segment)
-                self._writer.feed(view[:take], pos - segment.offset + segment.start)
-                if pos + take == segment.end:
-                    ok, why = self._writer.finish()
-                    if ok:
-                        self.published.append(segment.entry.path)
-                    else:
-                        self.failed[segment.entry.path] = why
-                    self._writer = None
-            pos += take
-            view = view[take:]
 
     # ---- progress ---------------------------------------------------------------------------
     def _progress_loop(self) -> None:
@@ -560,63 +910,250 @@ def _hung_up(sock: socket.socket) -> bool:
         return True
 
 
-class _FileWriter:
-    """One file being received: partial file, hash while streaming, publish only when verified."""
+# ---- storing: writer -> hashers -> publisher ----------------------------------------------------
+class _Store:
+    """Writes the needed files from the frames in stream order (one thread), hashes them (one
+    thread per file, HASHERS at a time) and publishes verified files in batches (one thread)."""
 
-    def __init__(self, dest: str, segment: Segment) -> None:
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.frames: queue.Queue[_Frame | None] = queue.Queue(maxsize=8)
+        self.hash_queues: list[queue.Queue[tuple[_FileWriter | None, _Frame | None, int, int]]] = [queue.Queue(maxsize=16) for _slot in range(HASHERS)]
+        self.publish_queue: queue.Queue[_FileWriter | None] = queue.Queue()
+        self.writer: _FileWriter | None = None
+        self.files = 0
+        self.segment_at = 0
+        self.empty_done: set[str] = set()
+        self.abandoned = False
+        self.threads = [threading.Thread(target=self._write_loop, daemon=True)]
+        self.threads += [threading.Thread(target=self._hash_loop, args=(q,), daemon=True) for q in self.hash_queues]
+        self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
+        for thread in [*self.threads, self.publisher]:
+            thread.start()
+
+    def put(self, frame: _Frame) -> None:
+        self.frames.put(frame.hold())
+
+    def close(self, abandon: bool) -> None:
+        """Wait for everything queued to be written, hashed and published (or, on abandon, stop:
+        what was written stays in the partial files, a later pass resumes from it)."""
+        if self.abandoned:
+            return
+        self.abandoned = abandon
+        if abandon:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    frame = self.frames.get_nowait()
+                    if frame is not None:
+                        frame.release()
+        self.frames.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.publish_queue.put(None)
+        self.publisher.join()
+        self.abandoned = True
+
+    # writer thread
+    def _write_loop(self) -> None:
+        relay = self.relay
+        segments = relay.segments
+        self._start_empty(0)
+        while True:
+            frame = self.frames.get()
+            if frame is None:
+                break
+            try:
+                if self.abandoned:
+                    continue
+                pos, view = frame.pos, frame.view()
+                while view:
+                    while self.segment_at < len(segments) and segments[self.segment_at].end <= pos:
+                        self.segment_at += 1
+                        self._start_empty(self.segment_at)
+                    segment = segments[self.segment_at]
+                    take = min(len(view), segment.end - pos)
+                    if segment.entry.path in relay.needs:
+                        if self.writer is None or self.writer.segment is not segment:
+                            self.writer = _FileWriter(str(relay.dest), segment, slot=self.files % HASHERS, drop=relay.page_cache == "drop")
+                            self.files += 1
+                        writer = self.writer
+                        start = pos - segment.offset + segment.start
+                        try:
+                            done = writer.write(view[:take], start)
+                        except OSError as exc:  # a full or failing disk: this file fails, forwarding goes on
+                            writer.fail(f"writing {writer.part} failed: {exc}")
+                            done = None
+                        if done:
+                            self.hash_queues[writer.slot].put((writer, frame.hold(), pos - frame.pos + done[0], done[1]))
+                        if pos + take == segment.end:
+                            with contextlib.suppress(OSError):
+                                writer.end_write()
+                            self.hash_queues[writer.slot].put((writer, None, 0, 0))
+                            self.writer = None
+                    pos += take
+                    view = view[take:]
+                del view
+            finally:
+                frame.release()
+        if self.writer is not None:
+            self.writer.abandon()
+        elif not self.abandoned:
+            for at in range(len(segments)):  # zero-byte files at the stream's end
+                self._start_empty(at)
+        for hash_queue in self.hash_queues:
+            hash_queue.put((None, None, 0, 0))
+
+    def _start_empty(self, at: int) -> None:
+        """Files of zero bytes (from their start) carry no frame: publish them when passed."""
+        segments = self.relay.segments
+        while at < len(segments) and segments[at].length == 0:
+            segment = segments[at]
+            if segment.entry.path in self.relay.needs and segment.entry.path not in self.empty_done:
+                self.empty_done.add(segment.entry.path)
+                writer = _FileWriter(str(self.relay.dest), segment, slot=0, drop=False)
+                writer.end_write()
+                self.publish_queue.put(writer)
+            at += 1
+            self.segment_at = max(self.segment_at, at)
+
+    # hasher threads
+    def _hash_loop(self, hash_queue: queue.Queue[tuple[_FileWriter | None, _Frame | None, int, int]]) -> None:
+        while True:
+            writer, frame, offset, length = hash_queue.get()
+            if writer is None:
+                return
+            if frame is None:
+                self.publish_queue.put(writer)
+                continue
+            try:
+                writer.digest.update(frame.view()[offset : offset + length])
+            finally:
+                frame.release()
+
+    # publisher thread
+    def _publish_loop(self) -> None:
+        relay = self.relay
+        while True:
+            batch = [self.publish_queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self.publish_queue.get_nowait())
+            stop = None in batch
+            writers = [w for w in batch if w is not None]
+            if writers:
+                done = []
+                for writer in writers:
+                    try:
+                        ok, why = writer.finish()
+                    except OSError as exc:
+                        writer.abandon()
+                        ok, why = False, f"publishing failed: {exc}"
+                    if ok:
+                        done.append(writer)
+                    else:
+                        relay.failed[writer.segment.entry.path] = why
+                try:
+                    for directory in {os.path.dirname(os.path.join(str(relay.dest), w.segment.entry.path)) for w in done}:
+                        fd = os.open(directory, os.O_RDONLY)
+                        try:
+                            os.fsync(fd)
+                        finally:
+                            os.close(fd)
+                    if done:
+                        stamps = read_stamps(str(relay.dest))
+                        for writer in done:
+                            final = os.path.join(str(relay.dest), writer.segment.entry.path)
+                            stamps[writer.segment.entry.path] = stamp_of(final, writer.segment.entry.sha256)
+                        write_json_atomic(state_path(str(relay.dest), "stamps.json"), stamps)
+                except OSError as exc:  # published but not recorded: the next inspection hashes them
+                    relay.failed["stamps.json"] = f"recording stamps failed: {exc}"
+                relay.published.extend(w.segment.entry.path for w in done)
+            if stop:
+                return
+
+
+class _FileWriter:
+    """One file being received: partial file, hashed, published only when verified."""
+
+    def __init__(self, dest: str, segment: Segment, slot: int, drop: bool) -> None:
         self.dest = dest
         self.segment = segment
+        self.slot = slot
+        self.drop = drop
         entry = segment.entry
         self.part = partial_path(dest, entry.path)
-        os.makedirs(os.path.dirname(self.part), exist_ok=True)
-        have = os.path.getsize(self.part) if os.path.exists(self.part) else 0
-        # Bytes before the stream's start must already be here; beyond them we keep only whole
-        # chunks we already had (the plan started the stream at the smallest such prefix).
-        self.prefix = max(segment.start, min(have, entry.size) // CHUNK * CHUNK) if have >= segment.start else -1
-        self.broken = self.prefix < 0
-        self.handle = None
-        if not self.broken:
-            self.handle = open(self.part, "r+b" if have else "wb")  # noqa: SIM115 - closed in finish/abandon
-            self.handle.truncate(self.prefix)
-            self.digest = sha256_file(self.part, self.prefix)[1] if self.prefix else hashlib.sha256()
-            self.handle.seek(self.prefix)
+        self.why = "its partial file was gone before the stream reached it"
+        self.fd: int | None = None
+        self.digest: Any = hashlib.sha256()
+        self.flushed = self.synced = self.written = 0
+        self.prefix = -1
+        try:
+            os.makedirs(os.path.dirname(self.part), exist_ok=True)
+            have = os.path.getsize(self.part) if os.path.exists(self.part) else 0
+            # Bytes before the stream's start must already be here; beyond them we keep only whole
+            # chunks we already had (the plan started the stream at the smallest such prefix).
+            self.prefix = max(segment.start, min(have, entry.size) // CHUNK * CHUNK) if have >= segment.start else -1
+            self.broken = self.prefix < 0
+            if not self.broken:
+                self.fd = os.open(self.part, os.O_WRONLY | os.O_CREAT, 0o644)
+                os.ftruncate(self.fd, self.prefix)
+                if self.prefix:
+                    self.digest = sha256_file(self.part, self.prefix)[1]
+                self.flushed = self.synced = self.written = self.prefix
+        except OSError as exc:
+            self.fail(f"opening {self.part} failed: {exc}")
 
-    def feed(self, data: memoryview, file_offset: int) -> None:
-        if self.broken or self.handle is None:
-            return
+    def write(self, data: memoryview, file_offset: int) -> tuple[int, int] | None:
+        """Write what lies beyond the prefix; returns (offset in data, length) to hash, or None."""
+        if self.broken or self.fd is None:
+            return None
         skip = max(0, self.prefix - file_offset)
         if skip >= len(data):
-            return
-        chunk = data[skip:]
-        self.handle.write(chunk)
-        self.digest.update(chunk)
+            return None
+        at = file_offset + skip
+        view = data[skip:]
+        while view:
+            count = os.pwrite(self.fd, view, at)
+            at += count
+            view = view[count:]
+        self.written = at
+        # Start writeback of the newest window; wait for the one before it and drop it from the
+        # page cache (the data is hashed from our own buffer, never read back).
+        if self.drop and at - self.flushed >= DROP_WINDOW:
+            _flush_range(self.fd, self.flushed, at - self.flushed, wait=False)
+            _flush_range(self.fd, self.synced, self.flushed - self.synced, wait=True)
+            self.synced, self.flushed = self.flushed, at
+        return skip, len(data) - skip
+
+    def fail(self, why: str) -> None:
+        """Stop writing this file (what is on disk stays, for a later pass to resume from)."""
+        self.why = why
+        self.broken = True
+        self.abandon()
+
+    def end_write(self) -> None:
+        if self.fd is not None and self.drop:
+            _flush_range(self.fd, self.flushed, self.written - self.flushed, wait=False)
 
     def finish(self) -> tuple[bool, str]:
         entry = self.segment.entry
-        if self.broken or self.handle is None:
-            return False, "its partial file was gone before the stream reached it"
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        self.handle = None
+        if self.broken or self.fd is None:
+            return False, self.why
+        os.fdatasync(self.fd)
+        if self.drop:
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(self.fd)
+        self.fd = None
         if self.digest.hexdigest() != entry.sha256:
             os.unlink(self.part)
             return False, "sha256 does not match the manifest; removed, it will be fetched again"
         final = os.path.join(self.dest, entry.path)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(self.part, final)
-        directory = os.open(os.path.dirname(final), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        stamps = read_stamps(self.dest)
-        stamps[entry.path] = stamp_of(final, entry.sha256)
-        write_json_atomic(state_path(self.dest, "stamps.json"), stamps)
         return True, ""
 
     def abandon(self) -> None:
-        if self.handle is not None:
-            self.handle.flush()
-            self.handle.close()
-            self.handle = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

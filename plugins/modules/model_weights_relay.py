@@ -91,6 +91,33 @@ options:
   progress_path:
     description: JSON file rewritten every second with position, rate and ETA.
     type: path
+  lanes:
+    description:
+      - TCP connections per hop; the stream's blocks go round-robin over them and the receiver puts them back in
+        order, so that several cores (and NICs) carry one hop. Every member of a chain must use the same value.
+      - The default comes from C(make bench-relay) (see the README); more lanes help where cores or NICs are free.
+    type: int
+    default: 2
+  block_bytes:
+    description:
+      - Bytes per block on the wire (a multiple of 4096). Every member of a chain must use the same value.
+      - Each hop adds one block's time at the link rate before the next tray starts (25 MB/s links, 1 MiB 0.04 s);
+        C(make bench-relay) found no gain from 4 MiB on loopback.
+    type: int
+    default: 1048576
+  socket_buffer:
+    description: SO_SNDBUF/SO_RCVBUF in bytes for every connection; 0 leaves them to the kernel's autotuning.
+    type: int
+    default: 0
+  page_cache:
+    description:
+      - V(drop) flushes what a receiver wrote in steps of 32 MiB and drops it from the page cache (sync_file_range
+        and POSIX_FADV_DONTNEED), so that writing the model does not evict everything else and the fsync before
+        publishing is short; V(keep) leaves the written files in the page cache (faster to load right away
+        where memory is plenty).
+    type: str
+    choices: [drop, keep]
+    default: drop
 """
 
 EXAMPLES = r"""
@@ -138,6 +165,10 @@ seconds:
   description: Wall time.
   returned: always
   type: float
+lanes:
+  description: TCP connections per hop this member used.
+  returned: always
+  type: int
 """
 
 from typing import Any
@@ -170,6 +201,10 @@ def main() -> None:
             "idle_timeout": {"type": "float", "default": 300},
             "rate_limit": {"type": "int", "default": 0},
             "progress_path": {"type": "path"},
+            "lanes": {"type": "int", "default": 2},
+            "block_bytes": {"type": "int", "default": 1048576},
+            "socket_buffer": {"type": "int", "default": 0},
+            "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
         },
         required_if=[("index", 0, ["source_dir"])],
     )
@@ -182,6 +217,15 @@ def main() -> None:
         module.fail_json(msg=f"bad relay spec: {exc}")
     if params["index"] != 0 and not params["dest"]:
         module.fail_json(msg="a receiving member needs dest")
+    problems = []
+    if not 1 <= params["lanes"] <= 64:
+        problems.append(f"lanes is {params['lanes']}: use 1 to 64 TCP connections per hop")
+    if params["block_bytes"] < 65536 or params["block_bytes"] % 4096 or params["block_bytes"] > 1 << 30:
+        problems.append(f"block_bytes is {params['block_bytes']}: use a multiple of 4096 from 65536 to 1 GiB")
+    if params["socket_buffer"] < 0:
+        problems.append(f"socket_buffer is {params['socket_buffer']}: use 0 (kernel autotuning) or a size in bytes")
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     relay = Relay(
         run_id=params["run_id"],
         index=params["index"],
@@ -196,6 +240,10 @@ def main() -> None:
         idle_timeout=params["idle_timeout"],
         rate_limit=params["rate_limit"],
         progress_path=params["progress_path"],
+        lanes=params["lanes"],
+        block=params["block_bytes"],
+        socket_buffer=params["socket_buffer"],
+        page_cache=params["page_cache"],
     )
     try:
         result = relay.run()

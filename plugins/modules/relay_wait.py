@@ -12,7 +12,10 @@ short_description: Wait for an async model_weights_relay job, printing its progr
 description:
   - Polls the job (as async_status does) and, every O(interval) seconds, prints the relay's bytes, rate and ETA
     from its progress file, so a long broadcast shows progress while it runs. Returns the relay's result.
-  - This is an action plugin; it runs on the controller and reads the job on the host.
+  - This is an action plugin; it runs on the controller and, on the host, runs this module, which waits there
+    (checking the job's result file ten times a second) until the job ends or O(interval) seconds pass, and
+    returns the job's state and the progress file in one round trip. The pass so ends within a fraction of a
+    second of the relay, not up to O(interval) seconds later.
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)
@@ -52,6 +55,10 @@ options:
         never finish if Ansible's async wrapper died with it); the next pass catches the tray up.
     type: float
     default: 60
+  async_dir:
+    description: Where Ansible's async jobs write their results on the host; the action fills in the connection's C(async_dir).
+    type: path
+    default: ~/.ansible_async
 """
 
 EXAMPLES = r"""
@@ -67,3 +74,59 @@ state:
   returned: success
   type: str
 """
+
+import json
+import os
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def job_state(async_dir: str, jid: str) -> dict[str, Any] | None:
+    """The async job's result once it finished (as async_status reports it), else None."""
+    data = _read_json(os.path.join(async_dir, jid))
+    if data is None or (data.get("started") and not data.get("finished")):
+        return None
+    data.setdefault("finished", 1)
+    data.setdefault("ansible_job_id", jid)
+    return data
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "jid": {"type": "str", "required": True},
+            "progress_path": {"type": "path"},
+            "interval": {"type": "float", "default": 5},
+            "timeout": {"type": "float", "default": 14400},
+            "stale_after": {"type": "float", "default": 60},
+            "async_dir": {"type": "path", "default": "~/.ansible_async"},
+        },
+    )
+    params = module.params
+    # Waits at most `interval` here (the action calls again): one round trip per progress line.
+    deadline = time.monotonic() + max(0.0, min(params["interval"], params["timeout"]))
+    job_file = os.path.join(params["async_dir"], params["jid"])
+    if not os.path.exists(job_file):
+        module.fail_json(msg=f"no async job {params['jid']} in {params['async_dir']} on this host")
+    while True:
+        job = job_state(params["async_dir"], params["jid"])
+        if job is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    progress = _read_json(params["progress_path"]) if params["progress_path"] else None
+    module.exit_json(changed=False, finished=job is not None, job=job or {}, progress=progress or {})
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,9 @@ def _receiver(kwargs: dict[str, Any], out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
-def broadcast(source: Path, trays: list[Path], *, action: Any = None, rate: int = 0, port: int = BASE_PORT, stall: float = 10.0) -> dict[str, Any]:
+def broadcast(
+    source: Path, trays: list[Path], *, action: Any = None, rate: int = 0, port: int = BASE_PORT, stall: float = 10.0, lanes: int = 2, block: int = 1 << 20
+) -> dict[str, Any]:
     manifest = weights.make_manifest(str(source))["files"]
     entries = weights.parse_manifest({"files": manifest})
     infos = {str(t): weights.inspect(str(t), entries) for t in trays}
@@ -66,6 +68,8 @@ def broadcast(source: Path, trays: list[Path], *, action: Any = None, rate: int 
             "idle_timeout": 8,
             "progress_path": f"{host}.progress.json",
             "listen_host": "127.0.0.1",
+            "lanes": lanes,
+            "block": block,
         }
         # spawn, not fork: a fork of this (threaded) test process can inherit a held lock
         proc = multiprocessing.get_context("spawn").Process(target=_receiver, args=(kwargs, f"{host}.result.json"))
@@ -84,6 +88,8 @@ def broadcast(source: Path, trays: list[Path], *, action: Any = None, rate: int 
         stall_timeout=stall,
         connect_timeout=10,
         rate_limit=rate,
+        lanes=lanes,
+        block=block,
     )
     source_result = src.run() if plan["receivers"] else {"bytes_sent": 0}
     for proc in procs.values():
@@ -129,6 +135,89 @@ def test_every_tray_gets_a_verified_copy_and_a_rerun_moves_nothing(source: Path,
     assert again["plan"]["receivers"] == [] and again["plan"]["stream_bytes"] == 0
     assert again["source"]["bytes_sent"] == 0
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("lanes", "block"), [(1, 1 << 20), (3, 256 << 10)])
+def test_any_number_of_lanes_reassembles_the_stream(source: Path, tmp_path: Path, lanes: int, block: int) -> None:
+    trays = [tmp_path / f"tray{i}" for i in range(3)]
+    first = broadcast(source, trays, lanes=lanes, block=block, port=BASE_PORT + 700 + lanes * 10)
+    assert held(trays, first["entries"]) == [True] * 3
+    for entry in first["entries"]:
+        assert (trays[2] / entry.path).read_bytes() == (source / entry.path).read_bytes()
+
+
+def _receive_alone(tmp_path: Path, source: Path, port: int) -> tuple[multiprocessing.Process, str, list[weights.Segment], Path]:
+    entries = weights.parse_manifest({"files": weights.make_manifest(str(source))["files"]})
+    segments = weights.layout(entries, {e.path: 0 for e in entries})
+    tray = tmp_path / "tray"
+    kwargs = {
+        "run_id": "r1",
+        "index": 1,
+        "chain": [("127.0.0.1", 0), ("127.0.0.1", port)],
+        "segments": segments,
+        "needs": {e.path for e in entries},
+        "dest": str(tray),
+        "connect_timeout": 5,
+        "idle_timeout": 5,
+        "listen_host": "127.0.0.1",
+        "block": 1 << 20,
+    }
+    proc = multiprocessing.get_context("spawn").Process(target=_receiver, args=(kwargs, f"{tray}.result.json"))
+    proc.start()
+    return proc, f"{tray}.result.json", segments, tray
+
+
+def _lane(port: int, hello: dict[str, Any]) -> Any:
+    import socket
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    sock.sendall(b"WIDEEP2 " + json.dumps(hello).encode() + b"\n")
+    reply = b""
+    while not reply.endswith(b"\n"):
+        reply += sock.recv(1)
+    assert json.loads(reply)["ok"], reply
+    return sock, json.loads(reply)
+
+
+def test_frames_out_of_order_on_two_lanes_are_reassembled_and_a_corrupted_file_is_not_published(source: Path, tmp_path: Path) -> None:
+    """A hand-made upstream (the wire protocol, not our sender): frames in reverse order within
+    each pair, over two lanes, with one byte of one file flipped on the wire."""
+    import struct
+
+    port = BASE_PORT + 800
+    proc, out, segments, tray = _receive_alone(tmp_path, source, port)
+    lane0, reply = _lane(port, {"run": "r1", "from": 0, "session": "s", "lanes": 2})
+    assert reply["pos"] == 0
+    lane1, _reply = _lane(port, {"run": "r1", "from": 0, "session": "s", "lane": 1})
+    stream = b"".join((source / s.entry.path).read_bytes() for s in segments)
+    victim = segments[3]
+    damaged = bytearray(stream)
+    damaged[victim.offset + 1234] ^= 0x01
+    block = 1 << 20
+    frames = [(pos, bytes(damaged[pos : pos + block])) for pos in range(0, len(damaged), block)]
+    for first, second in zip(frames[0::2], [*frames[1::2], None], strict=False):
+        for pos, data in [f for f in (second, first) if f is not None]:
+            sock = lane1 if (pos // block) % 2 else lane0
+            sock.sendall(struct.pack(">QI", pos, len(data)) + data)
+    lane0.settimeout(20)
+    assert lane0.recv(1) == b"K"
+    proc.join(30)
+    result = json.loads(Path(out).read_text())
+    assert result["state"] == "incomplete"
+    assert list(result["failed"]) == [victim.entry.path]
+    assert not (tray / victim.entry.path).exists()
+    assert sorted(result["published"]) == sorted(s.entry.path for s in segments if s is not victim)
+    for segment in segments:
+        if segment is not victim:
+            assert (tray / segment.entry.path).read_bytes() == (source / segment.entry.path).read_bytes()
 
 
 def test_a_killed_tray_is_bypassed_and_caught_up_by_the_next_pass(source: Path, tmp_path: Path) -> None:
