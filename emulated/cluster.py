@@ -39,6 +39,9 @@ WHEELHOUSE = BUILD / "wheelhouse"
 SSH_KEY = BUILD / "id_ed25519"
 INVENTORY = BUILD / "hosts.yml"
 STATE = BUILD / "cluster.json"
+# The serving image's tokenizer cache (its /opt/hf), for load generators on the controller:
+# wideep.gb200.bench's aiperf tokenizes with exactly what the emulated frontend serves with.
+TOKENIZER_HF_HOME = BUILD / "hf"
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -724,10 +727,29 @@ def cmd_up(args: argparse.Namespace) -> None:
             future.result()
 
     write_source_model(topo, trays[0], args.model_shards, args.model_shard_bytes)
+    export_tokenizer()
     INVENTORY.write_text(inventory_yaml(topo, trays))
     write_state(topo, trays)
     log(f"inventory: {INVENTORY}")
     log(f"cluster {topo.name} up with {len(trays)} trays in {time.monotonic() - started:.0f} s")
+
+
+def export_tokenizer() -> None:
+    """Copy the serving image's Hugging Face cache (its stand-in tokenizer) to TOKENIZER_HF_HOME,
+    once per serving image (inventories/emulated: bench_env HF_HOME)."""
+    stamp = TOKENIZER_HF_HOME / ".image-id"
+    wanted = image_id(IMAGES.serving)
+    if stamp.is_file() and stamp.read_text().strip() == wanted:
+        return
+    shutil.rmtree(TOKENIZER_HF_HOME, ignore_errors=True)
+    TOKENIZER_HF_HOME.mkdir(parents=True)
+    container = docker("create", IMAGES.serving, "true").strip()
+    try:
+        run(["docker", "cp", f"{container}:/opt/hf/.", str(TOKENIZER_HF_HOME)])
+    finally:
+        run(["docker", "rm", container], check=False)
+    stamp.write_text(wanted + "\n")
+    log(f"tokenizer cache of {IMAGES.serving}: {TOKENIZER_HF_HOME}")
 
 
 # Where the head tray keeps the synthetic model that stands in for DeepSeek-R1's weights
