@@ -189,3 +189,21 @@ bench-warm-start: cluster-up ## Cold vs warm bring-up to the smoke gate, compile
 .PHONY: bench-relay
 bench-relay: venv pythonpath ## The relay's ceiling, no shaping: hop and chains of 2/4, lanes 1/2/4, vs sha256/socket/disk ceilings (build/bench/relay.json; ~5 min)
 	python benchmarks/relay_bench.py
+
+# ---- Benchmark (issue 11): aiperf against the deployed frontend, from the controller. aiperf 0.13.0
+# lives in a venv of its own (scripts/aiperf_venv.sh, cached per machine; it conflicts with .venv).
+# On the emulated cluster the engine is Dynamo's mocker: figures measure the plumbing, not GB200.
+.PHONY: bench-serving bench-compare
+BENCH_SERVING_DIR ?= $(BUILD)/bench/serving
+# Extra ansible-playbook arguments, e.g. BENCH_ARGS='-e {"bench_sweep":{"preset":"1k1k"}}'.
+BENCH_ARGS ?=
+
+bench-serving: cluster-up ## Emulated cluster: converge, then wideep.gb200.bench (aiperf sweep) into build/bench/serving
+	$(PLAYBOOK) wideep.gb200.site $(EMU_INVENTORY)
+	aiperf="$$(scripts/aiperf_venv.sh)"; \
+	$(PLAYBOOK) wideep.gb200.bench $(EMU_INVENTORY) -e bench_aiperf="$$aiperf" -e bench_dir="$(BENCH_SERVING_DIR)" $(BENCH_ARGS)
+
+bench-compare: ## Two result sets on the same axes: make bench-compare A=DIR B=DIR [OUT=DIR] (default build/bench/compare)
+	@[[ -n "$(A)" && -n "$(B)" ]] || { echo "make bench-compare: give A=<results dir> B=<results dir>" >&2; exit 1; }
+	aiperf="$$(scripts/aiperf_venv.sh)"; \
+	"$$(dirname "$$aiperf")/python" plugins/plugin_utils/bench/plots.py compare "$(A)" "$(B)" "$(or $(OUT),$(BUILD)/bench/compare)"
