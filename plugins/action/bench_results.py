@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.bench import results
@@ -50,6 +51,7 @@ class ActionModule(ActionBase):
         if not path.is_absolute():
             path = Path(os.getcwd()) / path
         try:
+            complete = boolean(args.get("complete", False), strict=True)
             limits = Limits(max_error_rate=float(args.get("max_error_rate", 0.0)), token_tolerance=float(args.get("token_tolerance", 0.1)))
             deploy = results.deployment(plan)
             rows = []
@@ -59,7 +61,7 @@ class ActionModule(ActionBase):
         except (RecordsError, KeyError, TypeError, ValueError) as exc:
             result.update(failed=True, msg=f"bench_results: {exc}")
             return result
-        doc = results.document(deploy, rows, aiperf=str(args.get("aiperf_version") or ""), complete=bool(args.get("complete")))
+        doc = results.document(deploy, rows, aiperf=str(args.get("aiperf_version") or ""), complete=complete)
         files = [] if self._task.check_mode else [str(p) for p in results.write(path, doc)]
         result.update(
             changed=bool(files),
