@@ -14,6 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.wideep.gb200.plugins.plugin_utils.events import emit
 from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.progress import progress_line
 
 display = Display()
@@ -57,6 +58,7 @@ class ActionModule(ActionBase):
                     data = json.loads(base64.b64decode(slurped.get("content", "")))
                 except ValueError:
                     data = {}
+                emit("transfer", **{**data, "host": host, "what": "weights"})
                 display.display(f"  {host}: {progress_line(data)}")
                 if data.get("updated") != last_update:
                     last_update, last_change = data.get("updated"), time.monotonic()
