@@ -156,8 +156,9 @@ def _plan_table(console: Console, plan: Plan, show_argv: bool) -> None:
         highlight=False,
     )
     table = Table(title_justify="left")
-    for column in ("tray", "address", "worker", "role", "rank", "launch", "containers"):
-        table.add_column(column)
+    for column in ("tray", "address", "worker", "role", "rank", "launch"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("containers", overflow="fold")
     for name, tray in plan.trays.items():
         table.add_row(
             name,
@@ -165,7 +166,7 @@ def _plan_table(console: Console, plan: Plan, show_argv: bool) -> None:
             tray.worker or "",
             tray.role or "",
             "" if tray.rank is None else f"{tray.rank}/{tray.nnodes}",
-            "yes" if tray.launch else "no",
+            "-" if tray.worker is None else ("yes" if tray.launch else "no"),
             ", ".join(c["name"] for c in tray.containers) or (tray.note or "-"),
         )
     console.print(table)
