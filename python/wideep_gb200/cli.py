@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -216,7 +217,7 @@ def _extravars(values: Sequence[str] | None) -> dict[str, Any]:
             data = yaml.safe_load(value)
         else:
             data = {}
-            for pair in value.split():
+            for pair in shlex.split(value):
                 key, sep, val = pair.partition("=")
                 if not sep or not key:
                     raise UsageError(f"-e {value!r}: expected KEY=VALUE, a YAML/JSON mapping or @FILE")

@@ -16,7 +16,7 @@ class WideepError(Exception):
     exit_code = 1
 
 
-class InvalidInputError(WideepError):
+class InvalidInputError(WideepError, ValueError):
     """The input is wrong: a missing inventory, an inventory naming no trays, or the plan's errors.
 
     `problems` holds every problem at once, as the plan code found them (code, where, variable,

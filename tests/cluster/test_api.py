@@ -4,9 +4,11 @@ Transfer events. It leaves the cluster serving, as it found it (the `serving` fi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cluster_helpers import EMULATED_GROUP_VARS, EMULATED_HOSTS, Tray
 from openai import OpenAI
 from wideep_gb200 import TaskEnd, Transfer, deploy, status, teardown
@@ -35,6 +37,12 @@ def test_teardown_deploy_status_and_a_completion_through_the_api(plan: dict[str,
     changed = sum(r.changed for r in result.hosts.values())
     assert 0 < sum(e.status == "changed" for e in ends) <= changed <= sum(e.status == "changed" or e.censored for e in ends)
     assert any(e.censored and e.task == "Run the planned containers" for e in ends)
+
+    # serve wrote the inventory's gb200_secret_env to every worker and the frontend (no_log): its
+    # value is in no event, result or artifact of the run.
+    secret = yaml.safe_load((EMULATED_GROUP_VARS / "group_vars" / "all.yml").read_text())["gb200_secret_env"]["HF_TOKEN"]
+    assert secret not in repr(events) and secret not in json.dumps(result.to_dict())
+    assert not [p for p in result.artifacts.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
     up = status(INVENTORY, artifacts_dir=tmp_path)
     assert up.healthy, (up.workers, up.drift)

@@ -80,6 +80,7 @@ def test_a_missing_inventory_path_is_invalid_input_and_runs_nothing(tmp_path: Pa
     with pytest.raises(InvalidInputError) as caught:
         deploy(tmp_path / "inventories" / "gb2000", "serve", artifacts_dir=artifacts)
     assert [p.code for p in caught.value.problems] == ["E-INVENTORY-MISSING"]
+    assert isinstance(caught.value, ValueError)  # invalid input is a ValueError to callers that catch those
     assert "gb2000 does not exist" in caught.value.problems[0].message
     assert not artifacts.exists()
 
