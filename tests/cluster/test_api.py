@@ -59,15 +59,16 @@ def test_teardown_deploy_status_and_a_completion_through_the_api(plan: dict[str,
 
 
 def test_stage_streams_the_transfer_per_tray(plan: dict[str, Any], trays: dict[str, Tray], tmp_path: Path) -> None:
-    """One tray loses its weights; stage sends them again, slowly enough to be seen, and on_event
-    gets Transfer events (bytes, rate, ETA) for it as the relay goes."""
+    """One tray loses its weights; stage sends them again, slowly enough to be seen (64 MiB at
+    4 MB/s: relay_wait reads each tray's progress over SSH, a second or more per look on a busy
+    machine), and on_event gets Transfer events (bytes, rate, ETA) for it as the relay goes."""
     victim = trays[plan["workers"][-1]["hosts"][-1]]
-    victim.host.run(f"rm -rf {plan['model']['host_dir']}")
+    assert victim.host.run(f"rm -rf {plan['model']['host_dir']}").rc == 0
     transfers: list[Transfer] = []
     result = deploy(
         INVENTORY,
         "stage",
-        extravars={"model_weights_rate_limit": 16_000_000, "model_weights_progress_interval": 1},
+        extravars={"model_weights_rate_limit": 4_000_000, "model_weights_progress_interval": 1},
         on_event=lambda e: transfers.append(e) if isinstance(e, Transfer) else None,
         artifacts_dir=tmp_path,
     )
