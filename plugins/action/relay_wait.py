@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
                     data = json.loads(base64.b64decode(slurped.get("content", "")))
                 except ValueError:
                     data = {}
-                emit("transfer", **{**data, "host": host, "what": "weights"})
+                emit("progress", **{**data, "host": host})
                 display.display(f"  {host}: {progress_line(data)}")
                 if data.get("updated") != last_update:
                     last_update, last_change = data.get("updated"), time.monotonic()

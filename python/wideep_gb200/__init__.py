@@ -14,7 +14,7 @@ from importlib.metadata import version as _version
 from ._collection import collection_dir, playbooks
 from .api import DEPLOY_PLAYBOOKS, deploy, plan, render, run, status, teardown
 from .errors import InvalidInputError, RunFailedError, WideepError
-from .events import Event, PlayStart, TaskEnd, TaskStart, Transfer
+from .events import Event, PlayStart, Progress, TaskEnd, TaskStart, Transfer
 from .results import HostRecap, Plan, Problem, RankStatus, Result, Status, TaskFailure, Tray, Worker, WorkerStatus
 
 try:
@@ -30,6 +30,7 @@ __all__ = [
     "Plan",
     "PlayStart",
     "Problem",
+    "Progress",
     "RankStatus",
     "Result",
     "RunFailedError",

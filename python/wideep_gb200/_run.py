@@ -28,7 +28,7 @@ import ansible_runner
 
 from ._collection import collections_path, playbooks
 from .errors import InvalidInputError, RunFailedError
-from .events import Event, PlayStart, TaskEnd, TaskStart, Transfer
+from .events import Event, PlayStart, Progress, TaskEnd, TaskStart, Transfer
 from .results import HostRecap, Plan, Problem, Result, TaskFailure
 
 Inventory = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -37,7 +37,8 @@ OnEvent = Callable[[Event], None]
 PLAN_ACTION = "wideep.gb200.plan"
 # How many runs' artifacts are kept under the artifacts folder (ansible-runner rotates them).
 KEEP_RUNS = 50
-# The relay's progress records (plugins/plugin_utils/events.py writes them on the controller).
+# Progress records of the relays and long jobs (relay_wait writes them on the controller through
+# plugins/plugin_utils/events.py).
 EVENTS_ENV = "WIDEEP_GB200_EVENTS"
 
 
@@ -92,6 +93,7 @@ class _Capture:
     status_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     _offset: int = 0
     _starts: dict[tuple[str, str], float] = field(default_factory=dict)
+    _current: dict[str, tuple[str, str]] = field(default_factory=dict)  # host -> (task, role) running there
 
     def emit(self, event: Event) -> None:
         if self.on_event is not None:
@@ -109,20 +111,26 @@ class _Capture:
         self._offset += end
         for line in chunk[:end].splitlines():
             record = json.loads(line)
-            if record.get("kind") != "transfer":
+            if record.get("kind") != "progress":
                 continue
-            eta = record.get("eta_s")
-            self.emit(
-                Transfer(
-                    host=str(record["host"]),
-                    what=str(record.get("what", "")),
-                    bytes_done=int(record.get("position", 0)),
-                    bytes_total=int(record.get("total", 0)),
-                    rate_bytes_per_s=float(record.get("rate_bytes_per_s", 0)),
-                    eta_s=float(eta) if eta is not None else None,
-                    state=str(record.get("state", "")),
+            host = str(record.get("host", ""))
+            task, role = self._current.get(host, ("", ""))
+            if record.get("total"):
+                eta = record.get("eta_s")
+                self.emit(
+                    Transfer(
+                        host=host,
+                        task=task,
+                        role=role,
+                        bytes_done=int(record.get("position", 0)),
+                        bytes_total=int(record["total"]),
+                        rate_bytes_per_s=float(record.get("rate_bytes_per_s", 0)),
+                        eta_s=float(eta) if eta is not None else None,
+                        state=str(record.get("state", "")),
+                    )
                 )
-            )
+            elif record.get("line"):
+                self.emit(Progress(host=host, task=task, role=role, message=str(record["line"])))
 
     def __call__(self, event: Mapping[str, Any]) -> bool:
         self.drain_transfers()
@@ -138,6 +146,7 @@ class _Capture:
             self.emit(PlayStart(play=str(data.get("name", "")), pattern=str(data.get("pattern", ""))))
         elif kind == "runner_on_start":
             self._starts[(host, str(data.get("task_uuid", "")))] = time.monotonic()
+            self._current[host] = (task, role)
             self.emit(TaskStart(host=host, task=task, play=play, role=role))
         elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"):
             started = self._starts.pop((host, str(data.get("task_uuid", ""))), None)

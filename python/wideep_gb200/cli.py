@@ -23,14 +23,15 @@ from typing import Any
 import yaml
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import Progress as Bars
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__, api
 from ._collection import collection_dir, playbooks
 from .errors import InvalidInputError, RunFailedError, WideepError
-from .events import Event, PlayStart, TaskEnd, TaskStart, Transfer
+from .events import Event, PlayStart, Progress, TaskEnd, TaskStart, Transfer
 from .results import Plan, Problem, Result, Status, to_dict
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -57,7 +58,7 @@ class LiveView:
         self.console = console
         self.hosts: dict[str, dict[str, Any]] = {}
         self.play = ""
-        self.transfers = Progress(
+        self.transfers = Bars(
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False
         )
         self._transfer_ids: dict[str, Any] = {}
@@ -92,6 +93,11 @@ class LiveView:
                 self.console.print(f"  {event.host}: {event.task}: {event.status}" + (f": {event.message}" if event.message else ""))
         elif isinstance(event, Transfer):
             self._transfer(event)
+        elif isinstance(event, Progress):
+            row = self._row(event.host)
+            row["task"], row["state"] = f"{event.task}: {event.message}", "running"
+            if self.live is None:
+                self.console.print(f"  {event.host}: {event.message}")
         if self.live is not None:
             self.live.update(self._render())
 
@@ -99,7 +105,7 @@ class LiveView:
         return self.hosts.setdefault(host, {"task": "", "state": "", "ok": 0, "changed": 0, "failed": 0, "skipped": 0, "unreachable": 0})
 
     def _transfer(self, event: Transfer) -> None:
-        key = f"{event.host} {event.what}"
+        key = f"{event.host} {event.role or event.task}"
         if key not in self._transfer_ids:
             self._transfer_ids[key] = self.transfers.add_task(key, total=event.bytes_total or None)
         self.transfers.update(self._transfer_ids[key], completed=event.bytes_done, total=event.bytes_total or None)

@@ -43,10 +43,12 @@ class TaskEnd:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Transfer progress of a staging role on one tray (the weights relay), every few seconds."""
+    """Transfer progress on one tray, every few seconds, from the staging roles' relays (the
+    weights, the serving image: the broadcast role's chain). task and role say which transfer."""
 
     host: str
-    what: str  # "weights"
+    task: str
+    role: str
     bytes_done: int
     bytes_total: int
     rate_bytes_per_s: float
@@ -58,4 +60,14 @@ class Transfer:
         return self.bytes_done / self.bytes_total if self.bytes_total else 0.0
 
 
-Event = PlayStart | TaskStart | TaskEnd | Transfer
+@dataclass(frozen=True)
+class Progress:
+    """Progress of a long job that words its own (the kernel cache compile), every few seconds."""
+
+    host: str
+    task: str
+    role: str
+    message: str
+
+
+Event = PlayStart | TaskStart | TaskEnd | Transfer | Progress

@@ -75,5 +75,5 @@ def test_stage_streams_the_transfer_per_tray(plan: dict[str, Any], trays: dict[s
     assert result.ok and result.hosts[victim.name].changed > 0
     mine = [t for t in transfers if t.host == victim.name and t.bytes_total]
     assert len(mine) >= 2, transfers
-    assert mine[-1].bytes_done >= mine[0].bytes_done and all(t.what == "weights" and t.bytes_done <= t.bytes_total for t in mine)
+    assert mine[-1].bytes_done >= mine[0].bytes_done and all(t.role == "broadcast" and t.bytes_done <= t.bytes_total for t in mine)
     assert any(t.rate_bytes_per_s > 0 and t.eta_s is not None for t in mine)

@@ -13,6 +13,7 @@ from wideep_gb200 import (
     InvalidInputError,
     PlayStart,
     Problem,
+    Progress,
     RunFailedError,
     TaskEnd,
     TaskStart,
@@ -183,25 +184,31 @@ def test_secrets_never_reach_events_results_or_artifacts(tmp_path: Path, artifac
     assert "env" not in command
 
 
-def test_relay_progress_records_become_transfer_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_records_become_events_of_the_task_running_on_that_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     channel = tmp_path / "events.jsonl"
     monkeypatch.setenv(collection_events.EVENTS_ENV, str(channel))
     seen: list[Any] = []
     capture = _Capture(on_event=seen.append, events_file=channel)
     capture.drain_transfers()  # nothing yet: no file
-    collection_events.emit("transfer", host="gb200-p1", what="weights", position=2**30, total=4 * 2**30, rate_bytes_per_s=5e8, eta_s=6, state="relaying")
+    for host in ("gb200-p1", "gb200-d0"):
+        capture({"event": "runner_on_start", "event_data": {"host": host, "task": "Wait for every receiver", "role": "broadcast", "task_uuid": "u1"}})
+    collection_events.emit("progress", host="gb200-p1", position=2**30, total=4 * 2**30, rate_bytes_per_s=5e8, eta_s=6, state="relaying")
     with channel.open("a") as stream:
-        stream.write('{"kind": "transfer", "host": "gb200-d0"')  # a record still being written
+        stream.write('{"kind": "progress", "host": "gb200-d0"')  # a record still being written
     capture({"event": "verbose", "event_data": {}})
-    assert seen == [Transfer("gb200-p1", "weights", 2**30, 4 * 2**30, 5e8, 6.0, "relaying")]
-    assert seen[0].fraction == 0.25
+    assert seen[-1] == Transfer("gb200-p1", "Wait for every receiver", "broadcast", 2**30, 4 * 2**30, 5e8, 6.0, "relaying")
+    assert seen[-1].fraction == 0.25
     with channel.open("a") as stream:
         stream.write(', "position": 0, "total": 10, "rate_bytes_per_s": 0, "eta_s": null, "state": "waiting"}\n')
+    collection_events.emit("progress", host="gb200-d0", line="compiling 3/8 configurations, 41 files")
     capture.drain_transfers()
-    assert seen[1] == Transfer("gb200-d0", "", 0, 10, 0.0, None, "waiting")
+    assert seen[-2:] == [
+        Transfer("gb200-d0", "Wait for every receiver", "broadcast", 0, 10, 0.0, None, "waiting"),
+        Progress("gb200-d0", "Wait for every receiver", "broadcast", "compiling 3/8 configurations, 41 files"),
+    ]
     monkeypatch.delenv(collection_events.EVENTS_ENV)
-    collection_events.emit("transfer", host="x")  # no channel set: writes nothing
-    assert len(channel.read_text().splitlines()) == 2
+    collection_events.emit("progress", host="x")  # no channel set: writes nothing
+    assert len(channel.read_text().splitlines()) == 3
 
 
 def test_an_artifacts_folder_defaults_to_the_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
