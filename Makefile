@@ -77,6 +77,10 @@ build: venv ## Build the collection tarball, install it into build/collections, 
 			"add them to build_ignore in galaxy.yml:" >&2; \
 		echo "$$bad" >&2; exit 1; \
 	fi; \
+	if tar -tzf "$$tarball" | grep -qE '^(python|ee)(/|$$)|^execution-environment\.yml$$'; then \
+		echo "make build: FAILED: $$tarball ships python/ (the wideep-gb200 pip package) or the EE definition;" \
+			"keep them in build_ignore in galaxy.yml" >&2; exit 1; \
+	fi; \
 	echo "make build: $$tarball ($$(du -h "$$tarball" | cut -f1))"; \
 	ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" \
 		ansible-galaxy collection install --offline --force -p "$(COLLECTIONS)" "$$tarball"
@@ -207,3 +211,31 @@ bench-compare: ## Two result sets on the same axes: make bench-compare A=DIR B=D
 	@[[ -n "$(A)" && -n "$(B)" ]] || { echo "make bench-compare: give A=<results dir> B=<results dir>" >&2; exit 1; }
 	aiperf="$$(scripts/aiperf_venv.sh)"; \
 	"$$(dirname "$$aiperf")/python" plugins/plugin_utils/bench/plots.py compare "$(A)" "$(B)" "$(or $(OUT),$(BUILD)/bench/compare)"
+
+# ---- wideep_gb200 package and execution environment (issue 13) --------------------------------
+.PHONY: ee
+
+EE_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+EE_IMAGE ?= wideep-gb200-ee:$(EE_VERSION)
+EE_BASE := $(shell sed -n 's/^    name: *//p' execution-environment.yml)
+
+# The execution environment (execution-environment.yml, ansible-builder 3) FROM the project's own
+# Debian 12 base image, with wheels built here (pip inside a container does not trust the TLS proxy)
+# and the collection tarball of `make build`; then the render playbook runs inside it (as AWX runs
+# it: non-root, no network) and must write the plan this checkout computes. Not part of `make
+# test`: a cold build takes minutes (README, Execution environment).
+ee: build ## Build the execution environment image and run the render playbook inside it
+	$(CLUSTER) install-engine
+	@# Only the base image is needed; `images` builds it (and the others) when it is missing.
+	docker image inspect $(EE_BASE) >/dev/null 2>&1 || $(CLUSTER) images
+	rm -rf "$(BUILD)/ee" && mkdir -p "$(BUILD)/ee/wheels" "$(BUILD)/ee/collection" "$(BUILD)/ee/check"
+	cp "$(BUILD)"/$(NAMESPACE)-$(NAME)-$(EE_VERSION).tar.gz "$(BUILD)/ee/collection/wideep-gb200.tar.gz"
+	python -m pip wheel --quiet --disable-pip-version-check -w "$(BUILD)/ee/wheels" \
+		-r ee/requirements.txt -r requirements.txt bindep packaging PyYAML wheel setuptools dumb-init==1.2.5
+	ansible-builder build -f execution-environment.yml -c "$(BUILD)/ee/context" -t "$(EE_IMAGE)" \
+		--container-runtime docker -v 2
+	docker run --rm --network none -v "$(CURDIR)/inventories/gb200:/runner/inventory:ro" "$(EE_IMAGE)" \
+		bash -c 'ansible-galaxy collection list wideep.gb200 >&2 && ansible-playbook wideep.gb200.render -i /runner/inventory \
+		-e gb200_render_dir=/tmp/render >&2 && cat /tmp/render/plan.json' > "$(BUILD)/ee/check/plan.json"
+	wideep plan -i inventories/gb200 --json > "$(BUILD)/ee/check/host.json"
+	python scripts/ee_check.py "$(BUILD)/ee/check/plan.json" "$(BUILD)/ee/check/host.json" "$(EE_IMAGE)"

@@ -15,6 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-${ROOT}/.venv}"
 STAMP="${VENV}/.requirements.sha256"
 REQS=("${ROOT}/requirements.txt" "${ROOT}/requirements-dev.txt")
+# The checkout's own Python package (wideep_gb200, the `wideep` command) is installed editable;
+# its metadata (dependencies, entry points) is in pyproject.toml.
+PYPROJECT="${ROOT}/pyproject.toml"
 
 # System prerequisites of `make test` on Debian (README: a fresh Debian 12 with
 # make is enough): python3 + python3-venv (Debian splits venv/ensurepip out),
@@ -65,7 +68,7 @@ for req in "${REQS[@]}"; do
 done
 
 py_id="$("${PYTHON}" -c 'import sys, platform; print(sys.version, platform.machine())')"
-want="$( { cat "${REQS[@]}" "${BASH_SOURCE[0]}"; echo "${py_id}"; } | sha256sum | cut -d' ' -f1)"
+want="$( { cat "${REQS[@]}" "${PYPROJECT}" "${BASH_SOURCE[0]}"; echo "${py_id}"; } | sha256sum | cut -d' ' -f1)"
 
 if [[ -f "${STAMP}" && -x "${VENV}/bin/python" ]] && [[ "$(cat "${STAMP}")" == "${want}" ]] \
     && "${VENV}/bin/python" -c '' 2>/dev/null; then
@@ -89,6 +92,8 @@ rm -f "${STAMP}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "${VENV}/bin/python" -m pip install --quiet --upgrade pip
 "${VENV}/bin/python" -m pip install --quiet -r "${REQS[0]}" -r "${REQS[1]}"
+# Editable: python/ on sys.path (hatchling's dev-mode-dirs), the `wideep` entry point in .venv/bin.
+"${VENV}/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "${ROOT}"
 "${VENV}/bin/python" -m pip check
 echo "${want}" > "${STAMP}"
 echo "venv.sh: ${VENV} ready ($("${VENV}/bin/ansible" --version | sed -n 1p))"

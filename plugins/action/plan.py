@@ -30,7 +30,8 @@ class ActionModule(ActionBase):
         try:
             plan = build_plan(groups, hostvars)
         except PlanError as exc:
-            result.update(failed=True, msg=str(exc), problem_codes=[p.code for p in exc.problems])
+            # problems: every one as structured data (the wideep_gb200 package reads them from here).
+            result.update(failed=True, msg=str(exc), problem_codes=[p.code for p in exc.problems], problems=[p.as_dict() for p in exc.problems])
             return result
         except RecipeError as exc:
             result.update(failed=True, msg=f"a recipe file is malformed (a defect of the recipe, not of the inventory): {exc}")

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.wideep.gb200.plugins.plugin_utils.events import emit
 from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.progress import progress_line
 
 display = Display()
@@ -63,6 +64,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(f"relay job {jid} still running after the timeout")
             if args.get("progress_path"):
                 data = polled.get("progress") or {}
+                emit("progress", **{**data, "host": host})
                 display.display(f"  {host}: {progress_line(data)}")
                 if data.get("updated") != last_update:
                     last_update, last_change = data.get("updated"), time.monotonic()
