@@ -88,6 +88,18 @@ def test_the_image_goes_down_the_chain_a_corrupted_transfer_is_not_loaded_and_a_
     assert "changed=0" in run.output.split("PLAY RECAP", 1)[1]
 
 
+def test_a_tray_holding_another_image_under_the_name_gets_the_planned_one(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """An earlier build left under the same name (what `docker_image source: load` alone would keep)."""
+    image, tray3 = plan["image"], trays["tray3"]
+    wanted = trays["tray0"].image_id(image)
+    other = next(i for i in tray3.docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split() if i != image)
+    tray3.docker("tag", other, image)
+    assert tray3.image_id(image) != wanted
+    run = stage("--tags", "image")
+    assert run.rc == 0, run.describe()
+    assert tray3.image_id(image) == wanted
+
+
 def test_the_image_is_checked_for_what_serving_needs() -> None:
     """The emulated image has libmlx5.so and the recipe's engine; it has no gdrcopy (the inventory
     says so): with the check on, the run stops naming what is missing and the fix."""
