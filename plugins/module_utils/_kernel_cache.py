@@ -101,8 +101,7 @@ def scan(root: str) -> dict[str, Any]:
             binary = any(f.endswith((".cubin", ".hsaco", ".so")) and os.path.getsize(os.path.join(kernel, f)) > 0 for f in files)
             if meta and binary:
                 out["triton"]["complete"] += 1
-            elif not any(f.endswith((".ptx", ".ttir", ".ttgir", ".llir", ".source")) for f in files) or not meta:
-                # A directory with intermediate stages only is a kernel being compiled (or abandoned).
+            else:  # intermediate stages only: a kernel being compiled, or abandoned
                 out["triton"]["incomplete"].append(name)
     return out
 

@@ -96,39 +96,53 @@ def _save(fig: Any, path: Path) -> None:
     fig.clear()
 
 
-def _pareto(plt: Any, sets: Sequence[tuple[str, Mapping[str, Any]]], path: Path) -> list[dict[str, Any]]:
+def _plot(
+    plt: Any, sets: Sequence[tuple[str, Mapping[str, Any]]], path: Path, x: str, y: str, xlabel: str, ylabel: str, title: str, log_x: bool = False
+) -> list[dict[str, Any]]:
+    """One figure: each result set's series of (x, y) points, labelled by concurrency."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     drawn = []
     styles = ({"linestyle": "-"}, {"linestyle": "--"})
     for number, (name, doc) in enumerate(sets):
         for shape, rows in _series(doc).items():
-            drawn.append(_draw(ax, rows, "interactivity", "tput_per_gpu", f"{name}: {shape}" if name else shape, styles[number % 2]))
-    ax.set_xlabel("interactivity = 1000 / median TPOT (tok/s/user)")
-    ax.set_ylabel("total tokens/s per GPU")
+            drawn.append(_draw(ax, rows, x, y, f"{name}: {shape}" if name else shape, styles[number % 2]))
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    _title(ax, "Throughput per GPU vs interactivity" + ("" if len(sets) > 1 else f"\n{label(sets[0][1])}"), [d for _n, d in sets])
+    _title(ax, title + ("" if len(sets) > 1 else f"\n{label(sets[0][1])}"), [d for _n, d in sets])
     _save(fig, path)
     plt.close(fig)
     return drawn
+
+
+def _pareto(plt: Any, sets: Sequence[tuple[str, Mapping[str, Any]]], path: Path) -> list[dict[str, Any]]:
+    return _plot(
+        plt,
+        sets,
+        path,
+        "interactivity",
+        "tput_per_gpu",
+        "interactivity = 1000 / median TPOT (tok/s/user)",
+        "total tokens/s per GPU",
+        "Throughput per GPU vs interactivity",
+    )
 
 
 def _ttft(plt: Any, sets: Sequence[tuple[str, Mapping[str, Any]]], path: Path) -> list[dict[str, Any]]:
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    drawn = []
-    styles = ({"linestyle": "-"}, {"linestyle": "--"})
-    for number, (name, doc) in enumerate(sets):
-        for shape, rows in _series(doc).items():
-            drawn.append(_draw(ax, rows, "concurrency", "ttft_ms_p90", f"{name}: {shape}" if name else shape, styles[number % 2]))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("concurrency (requests in flight)")
-    ax.set_ylabel("TTFT p90 (ms)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    _title(ax, "Time to first token (p90) vs concurrency" + ("" if len(sets) > 1 else f"\n{label(sets[0][1])}"), [d for _n, d in sets])
-    _save(fig, path)
-    plt.close(fig)
-    return drawn
+    return _plot(
+        plt,
+        sets,
+        path,
+        "concurrency",
+        "ttft_ms_p90",
+        "concurrency (requests in flight)",
+        "TTFT p90 (ms)",
+        "Time to first token (p90) vs concurrency",
+        log_x=True,
+    )
 
 
 def _manifest(out: Path, name: str, plots: Mapping[str, list[dict[str, Any]]], sources: Sequence[str]) -> dict[str, Any]:
