@@ -62,12 +62,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, engine
 
 
-class Stop(Exception):
-    pass
+class StopRequestedError(Exception):
+    """SIGTERM arrived (docker stop)."""
 
 
-def _on_term(signum: int, frame: object) -> None:
-    raise Stop()
+def _on_term(_signum: int, _frame: object) -> None:
+    raise StopRequestedError()
 
 
 class Peer:
@@ -98,12 +98,12 @@ class Peer:
 
 
 def _host_port(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
+    host, port = addr.rsplit(":", 1)
     return host.strip("[]"), int(port)
 
 
 def rank0(args: argparse.Namespace, engine: list[str]) -> int:
-    _, port = _host_port(args.addr)
+    port = _host_port(args.addr)[1]
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("0.0.0.0", port))
@@ -117,7 +117,7 @@ def rank0(args: argparse.Namespace, engine: list[str]) -> int:
             missing = sorted(set(range(1, args.nnodes)) - set(peers))
             say(f"rendezvous timed out after {args.timeout:.0f} s: ranks {missing} never joined (torch.distributed store timeout)")
             return 1
-        ready, _, _ = select.select([server], [], [], min(left, 1.0))
+        ready = select.select([server], [], [], min(left, 1.0))[0]
         if not ready:
             continue
         conn, where = server.accept()
@@ -166,10 +166,10 @@ def _watch(args: argparse.Namespace, child: subprocess.Popen[bytes], peers: dict
                 if not peer.beat():
                     return _lost(peer, "connection reset")
         socks = [p.sock for p in peers.values()]
-        ready, _, _ = select.select([*socks, server], [], [], 0.5)
+        ready = select.select([*socks, server], [], [], 0.5)[0]
         for sock in ready:
             if sock is server:
-                late, _ = server.accept()  # a member of an older or newer incarnation: not this group
+                late = server.accept()[0]  # a member of an older or newer incarnation: not this group
                 late.close()
                 continue
             peer = next(p for p in peers.values() if p.sock is sock)
@@ -210,7 +210,7 @@ def member(args: argparse.Namespace) -> int:
             last_beat = now
             if formed and not peer.beat():
                 return _lost(peer, "connection reset")
-        ready, _, _ = select.select([sock], [], [], 0.5)
+        ready = select.select([sock], [], [], 0.5)[0]
         if ready:
             if not peer.read():
                 if not formed:
@@ -230,7 +230,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_term)
     try:
         return rank0(args, engine) if args.rank == 0 else member(args)
-    except Stop:
+    except StopRequestedError:
         say("SIGTERM: leaving the process group")
         return 0
 
