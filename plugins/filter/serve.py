@@ -13,7 +13,7 @@ from typing import Any
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.health import registered
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, summary_lines
-from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.unit import restart_lines, worker_units
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.unit import reset_record, restart_lines, worker_units
 
 
 def gb200_registered(health: Any) -> dict[str, Any]:
@@ -39,10 +39,16 @@ def gb200_worker_units(plan: Mapping[str, Any], hosts: list[str], infos: list[An
     return {**units, "restart_lines": restart_lines(units)}
 
 
+def gb200_restart_reset(range_response: Any) -> str:
+    """etcd /v3/kv/range answer | wideep.gb200._restart_reset: the reset restart record, base64."""
+    return reset_record(range_response)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "_registered": gb200_registered,
             "_drift": gb200_drift,
             "_worker_units": gb200_worker_units,
+            "_restart_reset": gb200_restart_reset,
         }

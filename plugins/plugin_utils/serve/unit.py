@@ -11,6 +11,8 @@ rank stopped, then every rank started). Pure: the roles gather each tray's conta
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
@@ -134,3 +136,18 @@ def restart_lines(units: Units) -> list[str]:
         else:
             lines.append(f"{w['worker']}: not every tray is in this run, left alone - " + "; ".join(w["why"]))
     return lines
+
+
+def reset_record(range_response: Any) -> str:
+    """gb200_worker_restart: the worker's restart record after serve or heal restarted it, base64
+    for etcd's JSON gateway: the same generation (the agents run it), no attempts, not exhausted.
+    range_response: etcd's /v3/kv/range answer for the record's key (no kvs: none yet)."""
+    kvs = range_response.get("kvs") if isinstance(range_response, Mapping) else None
+    generation = 0
+    if kvs:
+        try:
+            generation = int(json.loads(base64.b64decode(kvs[0].get("value", "")).decode() or "{}").get("generation", 0))
+        except (ValueError, AttributeError):
+            generation = 0
+    record = {"generation": generation, "attempts": 0, "last": 0.0, "reason": "reset by serve/heal", "exhausted": False}
+    return base64.b64encode(json.dumps(record).encode()).decode()
