@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
 """wideep.gb200 worker restart agent (gb200_worker_restart: {policy: on-failure}).
