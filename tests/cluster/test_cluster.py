@@ -116,7 +116,8 @@ def decode_node_rank_set(directory: Path) -> None:
 def test_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     assert set(plan["hosts"]) == set(trays), "the plan and the inventory name different trays"
     kinds = sorted(c["kind"] for spec in plan["hosts"].values() for c in spec["containers"])
-    assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * len(plan["workers"])), kinds
+    # one worker container per rank the plan launches (every rank: the process-group double)
+    assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * sum(len(w["launch_hosts"]) for w in plan["workers"])), kinds
     for name, tray in trays.items():
         spec = plan["hosts"][name]
         running = tray.containers()
