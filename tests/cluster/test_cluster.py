@@ -116,7 +116,8 @@ def decode_node_rank_set(directory: Path) -> None:
 def test_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     assert set(plan["hosts"]) == set(trays), "the plan and the inventory name different trays"
     kinds = sorted(c["kind"] for spec in plan["hosts"].values() for c in spec["containers"])
-    assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * len(plan["workers"])), kinds
+    # one worker container per rank the plan launches (every rank: the process-group double)
+    assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * sum(len(w["launch_hosts"]) for w in plan["workers"])), kinds
     for name, tray in trays.items():
         spec = plan["hosts"][name]
         running = tray.containers()
@@ -144,12 +145,18 @@ def test_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], tr
             assert env_dict(running[workers[0]["name"]]["Config"]["Env"]).items() >= spec["env"].items(), name
 
 
-def test_rank1_trays_run_no_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_rank1_trays_run_a_member_of_their_workers_group(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """gb200_mocker_group_command (inventories/emulated): a rank > 0 tray runs the TEST DOUBLE of
+    SGLang's process group, joined to its rank 0, which says so in its log."""
     rank1 = [name for name, spec in plan["hosts"].items() if (spec["node_rank"] or 0) > 0]
     assert rank1, "this topology has no rank-1 tray; the test would check nothing"
     for name in rank1:
-        assert not plan["hosts"][name]["launch"], f"{name}: the plan launches a rank-1 mocker"
-        assert trays[name].containers() == {}, f"{name}: rank-1 tray runs containers"
+        spec = plan["hosts"][name]
+        assert spec["launch"], f"{name}: the plan launches nothing on a rank-{spec['node_rank']} tray"
+        (container,) = spec["containers"]
+        assert "group_double.py" in " ".join(container["command"]) and "--" not in container["command"], container["command"]
+        logs = trays[name].docker("logs", container["name"])
+        assert "process group formed" in logs, f"{name}: {container['name']} never joined its group:\n{logs}"
 
 
 def test_planned_ports_listen(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
@@ -239,29 +246,35 @@ def test_serve_again_changes_and_restarts_nothing(trays: dict[str, Tray]) -> Non
     assert not leaked, f"serve -vvv printed the value of {leaked}"
 
 
-def test_killed_decode_worker_is_the_only_container_restarted(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_killed_decode_worker_is_restarted_as_a_unit_and_nothing_else(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """Killing a worker's rank 0 ends its process group (the rank > 0 members exit too); serve
+    restarts every rank of that worker and nothing else."""
     host, worker = planned_worker(plan, "decode")
     tray, name = trays[host], worker["name"]
+    label = worker["labels"]["wideep.gb200.worker"]
+    ranks = {(h, c["name"]) for h, spec in plan["hosts"].items() for c in spec["containers"] if c["labels"].get("wideep.gb200.worker") == label}
     before = container_state(trays)
     assert before[(host, name)][2] == "running", before
     tray.docker("kill", name)
-    wait_not_running(tray, name)
+    for rank_host, rank_name in ranks:
+        wait_not_running(trays[rank_host], rank_name)
 
     drift = run_playbook("status", "-e", '{"status_fail_on_drift": true}')
     assert drift.rc != 0, f"status saw no drift with {name} killed\n{drift.describe()}"
     assert f"DRIFT {name}" in drift.output, drift.describe()
-    assert {h for h, counters in drift.recap.items() if counters["failed"]} == {host}, drift.describe()
+    rank_hosts = {rank_host for rank_host, _name in ranks}
+    assert {h for h, counters in drift.recap.items() if counters["failed"]} == rank_hosts, drift.describe()
 
     run = run_playbook("serve")
     assert run.rc == 0, run.describe()
-    assert_recap(run, trays, changed={host})
+    assert_recap(run, trays, changed=rank_hosts)
     after = container_state(trays)
     assert after.keys() == before.keys(), "serve added or removed containers"
     for key, (ident, started, status) in after.items():
-        if key == (host, name):
-            assert ident == before[key][0], f"{name} was recreated, not started again"
-            assert started != before[key][1], f"{name} was not restarted"
-            assert status == "running", f"{name}: {status}"
+        if key in ranks:
+            assert ident == before[key][0], f"{key} was recreated, not started again"
+            assert started != before[key][1], f"{key} was not restarted"
+            assert status == "running", f"{key}: {status}"
         else:
             assert (ident, started, status) == before[key], f"{key} changed: {before[key]} -> {(ident, started, status)}"
     assert_chat_completion(plan)
