@@ -14,7 +14,8 @@ is written.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MARKER = "[REDACTED]"
 # Shorter values are too likely to be ordinary words or numbers; the plan refuses none, so a

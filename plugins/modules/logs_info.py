@@ -133,6 +133,7 @@ errors:
 """
 
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -152,10 +153,39 @@ _ENGINE_PROBE = (
     "print(__import__('json').dumps({'sglang': v('sglang'), 'dynamo': v('ai-dynamo')}))\n"
 )
 _DOCKER_INFO_KEYS = (
-    "ID", "Name", "ServerVersion", "Driver", "DefaultRuntime", "Runtimes", "CgroupDriver", "CgroupVersion",
-    "Containers", "ContainersRunning", "ContainersStopped", "Images", "NCPU", "MemTotal", "OperatingSystem",
-    "OSType", "Architecture", "KernelVersion", "DockerRootDir", "LoggingDriver", "Warnings",
+    "ID",
+    "Name",
+    "ServerVersion",
+    "Driver",
+    "DefaultRuntime",
+    "Runtimes",
+    "CgroupDriver",
+    "CgroupVersion",
+    "Containers",
+    "ContainersRunning",
+    "ContainersStopped",
+    "Images",
+    "NCPU",
+    "MemTotal",
+    "OperatingSystem",
+    "OSType",
+    "Architecture",
+    "KernelVersion",
+    "DockerRootDir",
+    "LoggingDriver",
+    "Warnings",
 )
+
+
+_HOST_CONFIG_KEYS = ("NetworkMode", "RestartPolicy", "Binds", "Devices", "Ulimits", "ShmSize", "IpcMode", "Privileged")
+
+
+def _state(state: dict[str, Any]) -> dict[str, Any]:
+    """Docker's State without the health check's log (its probes' output can be long)."""
+    out = {k: v for k, v in state.items() if k != "Health"}
+    if isinstance(state.get("Health"), dict):
+        out["Health"] = {"Status": state["Health"].get("Status")}
+    return out
 
 
 def _docker(module: AnsibleModule, args: list[str], timeout: int) -> tuple[int, str, str]:
@@ -175,7 +205,7 @@ def _cut_to_budget(logs: dict[str, list[str]], budget: int) -> list[str]:
     cut: list[str] = []
     sizes = {name: sum(len(line) + 1 for line in lines) for name, lines in logs.items()}
     total = sum(sizes.values())
-    dropped = {name: 0 for name in logs}
+    dropped = dict.fromkeys(logs, 0)
     while total > budget:
         name = max(sorted(sizes), key=lambda n: sizes[n])  # the largest, ties by name
         if not logs[name]:
@@ -184,26 +214,27 @@ def _cut_to_budget(logs: dict[str, list[str]], budget: int) -> list[str]:
         sizes[name] -= len(line) + 1
         total -= len(line) + 1
         dropped[name] += 1
-    for name in sorted(dropped):
-        if dropped[name]:
-            cut.append(f"{name}: the oldest {dropped[name]} log lines left out (max_bytes {budget} per tray)")
+    cut += [f"{name}: the oldest {dropped[name]} log lines left out (max_bytes {budget} per tray)" for name in sorted(dropped) if dropped[name]]
     return cut
 
 
 def _http(url: str, timeout: int, data: bytes | None = None) -> tuple[bool, int, str, str]:
     """(reachable, status, body, error) of one request."""
     try:
-        response = open_url(url, data=data, method="POST" if data is not None else "GET", timeout=timeout,
-                            headers={"Content-Type": "application/json"} if data is not None else None)
+        response = open_url(
+            url,
+            data=data,
+            method="POST" if data is not None else "GET",
+            timeout=timeout,
+            headers={"Content-Type": "application/json"} if data is not None else None,
+        )
         return True, int(response.getcode()), response.read(65536).decode("utf-8", "replace"), ""
     except Exception as exc:  # pylint: disable=broad-except  # every failure is a finding, not a crash
         code = getattr(exc, "code", None)
         if isinstance(code, int):
             body = ""
-            try:
+            with contextlib.suppress(Exception):
                 body = exc.read(4096).decode("utf-8", "replace")  # type: ignore[attr-defined]
-            except Exception:  # pylint: disable=broad-except
-                pass
             return True, code, body, str(exc)
         return False, 0, "", str(exc)
 
@@ -218,17 +249,13 @@ def _control_plane(urls: dict[str, Any], timeout: int) -> dict[str, Any]:
         if reachable:
             ok, _, members, _ = _http(f"{etcd}/v3/cluster/member/list", timeout, b"{}")
             if ok:
-                try:
+                with contextlib.suppress(ValueError):
                     item["members"] = len(json.loads(members).get("members") or [])
-                except ValueError:
-                    pass
             zero = base64.b64encode(b"\0").decode()
             ok, _, keys, _ = _http(f"{etcd}/v3/kv/range", timeout, json.dumps({"key": zero, "range_end": zero, "count_only": True}).encode())
             if ok:
-                try:
+                with contextlib.suppress(ValueError):
                     item["keys"] = int(json.loads(keys).get("count") or 0)
-                except ValueError:
-                    pass
         out["etcd"] = item
     nats = (urls.get("nats_monitor_url") or "").rstrip("/")
     if nats:
@@ -319,7 +346,7 @@ def main() -> None:
                 "name": name,
                 "labels": labels,
                 "image": image,
-                "state": scrub_data({k: v for k, v in state.items() if k != "Health"} | ({"Health": {"Status": state["Health"].get("Status")}} if isinstance(state.get("Health"), dict) else {}), secrets),
+                "state": scrub_data(_state(state), secrets),
                 "inspect": scrub_data(
                     {
                         "Id": item.get("Id"),
@@ -332,7 +359,7 @@ def main() -> None:
                             "Env": scrub_env([str(e) for e in config.get("Env") or []], secrets),
                             "Labels": config.get("Labels") or {},
                         },
-                        "HostConfig": {k: host_config.get(k) for k in ("NetworkMode", "RestartPolicy", "Binds", "Devices", "Ulimits", "ShmSize", "IpcMode", "Privileged")},
+                        "HostConfig": {k: host_config.get(k) for k in _HOST_CONFIG_KEYS},
                     },
                     secrets,
                 ),
@@ -355,8 +382,7 @@ def main() -> None:
     if image_ids:
         rc, out, err = _docker(module, ["image", "inspect", *image_ids], timeout)
         if rc == 0:
-            for image in json.loads(out):
-                images.append({k: image.get(k) for k in ("Id", "RepoTags", "RepoDigests", "Created", "Size", "Architecture")})
+            images = [{k: image.get(k) for k in ("Id", "RepoTags", "RepoDigests", "Created", "Size", "Architecture")} for image in json.loads(out)]
         else:
             errors.append(f"docker image inspect: {err.strip()}")
 

@@ -47,17 +47,37 @@ def test_signatures_file_is_complete() -> None:
         assert sig.title and sig.fix and sig.source and sig.matchers, sig.code
     # the failures the issue names, each by its code
     wanted = {
-        "IMEX_CHANNEL_MISSING", "GPUDIRECT_RDMA_MISSING", "HCA_DOWN", "PORT_IN_USE", "DEEPGEMM_WARMUP_TIMEOUT",
-        "NCCL_MNNVL_INIT", "ETCD_UNREACHABLE", "NATS_UNREACHABLE", "GPU_OUT_OF_MEMORY", "PD_BOOTSTRAP_TIMEOUT",
-        "WEIGHTS_INCOMPLETE", "IMAGE_OR_ENGINE_MISMATCH", "ARG_PARSE_ERROR", "GROUP_RANK_LOST", "RENDEZVOUS_TIMEOUT",
+        "IMEX_CHANNEL_MISSING",
+        "GPUDIRECT_RDMA_MISSING",
+        "HCA_DOWN",
+        "PORT_IN_USE",
+        "DEEPGEMM_WARMUP_TIMEOUT",
+        "NCCL_MNNVL_INIT",
+        "ETCD_UNREACHABLE",
+        "NATS_UNREACHABLE",
+        "GPU_OUT_OF_MEMORY",
+        "PD_BOOTSTRAP_TIMEOUT",
+        "WEIGHTS_INCOMPLETE",
+        "IMAGE_OR_ENGINE_MISMATCH",
+        "ARG_PARSE_ERROR",
+        "GROUP_RANK_LOST",
+        "RENDEZVOUS_TIMEOUT",
     }
     assert wanted <= {s.code for s in SIGS}
 
 
 def test_every_signature_has_a_case() -> None:
     """Each signature is exercised by a log fixture here or by a structured case below."""
-    structured = {"WORKER_EXITED", "ETCD_UNREACHABLE", "NATS_UNREACHABLE", "HCA_DOWN", "IMEX_CHANNEL_MISSING",
-                  "GPUDIRECT_RDMA_MISSING", "IMAGE_OR_ENGINE_MISMATCH", "GPU_OUT_OF_MEMORY"}
+    structured = {
+        "WORKER_EXITED",
+        "ETCD_UNREACHABLE",
+        "NATS_UNREACHABLE",
+        "HCA_DOWN",
+        "IMEX_CHANNEL_MISSING",
+        "GPUDIRECT_RDMA_MISSING",
+        "IMAGE_OR_ENGINE_MISMATCH",
+        "GPU_OUT_OF_MEMORY",
+    }
     assert {s.code for s in SIGS} <= {c["code"] for c in CASES["cases"]} | structured
 
 

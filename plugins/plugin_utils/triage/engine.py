@@ -13,9 +13,10 @@ the file, host, container): the same evidence always gives the same findings in 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypedDict
+from typing import Any, TypedDict
 
 import yaml
 
@@ -106,9 +107,7 @@ def parse_signatures(data: Any) -> tuple[Signature, ...]:
         unknown = set(item) - {"code", "title", "kind", "severity", "match", "fix", "source", "only_if_unexplained"}
         if unknown:
             problems.append(f"{where}: unknown keys {sorted(unknown)}")
-        for key in ("title", "fix", "source"):
-            if not isinstance(item.get(key), str) or not item[key].strip():
-                problems.append(f"{where}: {key} (text) is missing")
+        problems += [f"{where}: {key} (text) is missing" for key in ("title", "fix", "source") if not isinstance(item.get(key), str) or not item[key].strip()]
         if item.get("kind") not in KINDS:
             problems.append(f"{where}: kind must be one of {list(KINDS)}")
         if item.get("severity") not in SEVERITIES:
@@ -254,9 +253,12 @@ def evidence_from_collected(
                 }
             )
         if result:  # a tray that answered: what the plan has and Docker lacks is missing
-            for spec in sorted((plan_hosts.get(host) or {}).get("containers") or [], key=lambda c: str(c.get("name"))):
-                if str(spec.get("name")) not in present:
-                    containers.append({"name": str(spec.get("name")), "state_line": state_line(spec.get("labels") or {}, None), "log": ""})
+            planned = sorted((plan_hosts.get(host) or {}).get("containers") or [], key=lambda c: str(c.get("name")))
+            containers += [
+                {"name": str(spec.get("name")), "state_line": state_line(spec.get("labels") or {}, None), "log": ""}
+                for spec in planned
+                if str(spec.get("name")) not in present
+            ]
         facts = preflight_facts(preflight.get(host))
         planned_engine = (plan_hosts.get(host) or {}).get("engine")
         for reported in result.get("engines") or []:
@@ -340,9 +342,7 @@ def triage(evidence: Evidence, signatures: Sequence[Signature] | None = None) ->
             lines = _matches(sig, {"control_plane": evidence["control_plane"]}, "")
             if lines:
                 findings.append(_finding(sig, evidence["control_plane_host"] or "?", CONTROL_PLANE, lines))
-    findings.sort(
-        key=lambda f: (KINDS.index(f["kind"]), SEVERITIES.index(f["severity"]), order[f["code"]], f["host"], f["container"])
-    )
+    findings.sort(key=lambda f: (KINDS.index(f["kind"]), SEVERITIES.index(f["severity"]), order[f["code"]], f["host"], f["container"]))
     return findings
 
 
