@@ -296,3 +296,10 @@ def test_findings_are_scrubbed_by_the_archive_path() -> None:
     scrubbed = scrub_data(found, secret_pairs({"HF_TOKEN": TOKEN}))
     assert TOKEN not in json.dumps(scrubbed)
     assert scrubbed[0]["code"] == "PORT_IN_USE"
+
+
+def test_operate_doc_lists_every_signature() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operate.md").read_text(encoding="utf-8")
+    assert "## Logs" in doc and "## Triage" in doc
+    missing = [s.code for s in SIGS if f"| `{s.code}` |" not in doc]
+    assert not missing, f"docs/operate.md does not list {missing}"
