@@ -61,7 +61,7 @@ def scrub_env(env: list[str], secrets: list[tuple[str, str]]) -> list[str]:
     out = []
     for item in env:
         name, sep, value = item.partition("=")
-        if sep and (_SECRET_NAME.search(name) or any(value == v for _, v in secrets)):
+        if sep and (_SECRET_NAME.search(name) or any(value == secret for _name, secret in secrets)):
             out.append(f"{name}={MARKER}")
         else:
             out.append(scrub(item, secrets))

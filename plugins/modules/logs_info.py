@@ -20,7 +20,7 @@ description:
   - Reads only; it writes no file.
 version_added: 0.2.0
 author:
-  - wideep.gb200 authors
+  - wideep.gb200 authors (@wideep-gb200)
 extends_documentation_fragment:
   - wideep.gb200._attributes
   - wideep.gb200._attributes.info_module
@@ -247,12 +247,12 @@ def _control_plane(urls: dict[str, Any], timeout: int) -> dict[str, Any]:
         healthy = reachable and status == 200 and '"health":"true"' in body.replace(" ", "")
         item: dict[str, Any] = {"reachable": reachable, "healthy": healthy, "detail": body.strip()[:300] or error, "error": error}
         if reachable:
-            ok, _, members, _ = _http(f"{etcd}/v3/cluster/member/list", timeout, b"{}")
+            ok, _status, members, _error = _http(f"{etcd}/v3/cluster/member/list", timeout, b"{}")
             if ok:
                 with contextlib.suppress(ValueError):
                     item["members"] = len(json.loads(members).get("members") or [])
             zero = base64.b64encode(b"\0").decode()
-            ok, _, keys, _ = _http(f"{etcd}/v3/kv/range", timeout, json.dumps({"key": zero, "range_end": zero, "count_only": True}).encode())
+            ok, _status, keys, _error = _http(f"{etcd}/v3/kv/range", timeout, json.dumps({"key": zero, "range_end": zero, "count_only": True}).encode())
             if ok:
                 with contextlib.suppress(ValueError):
                     item["keys"] = int(json.loads(keys).get("count") or 0)
@@ -262,7 +262,7 @@ def _control_plane(urls: dict[str, Any], timeout: int) -> dict[str, Any]:
         reachable, status, body, error = _http(f"{nats}/healthz", timeout)
         item = {"reachable": reachable, "healthy": reachable and status == 200, "detail": body.strip()[:300] or error, "error": error}
         if reachable:
-            ok, _, varz, _ = _http(f"{nats}/varz", timeout)
+            ok, _status, varz, _error = _http(f"{nats}/varz", timeout)
             if ok:
                 try:
                     data = json.loads(varz)
