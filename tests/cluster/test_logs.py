@@ -34,11 +34,14 @@ def _hold_port(tray: Tray, port: int) -> str:
     script = (
         "import socket, time\n"
         "s = socket.socket()\n"
+        # the worker that held the port leaves TIME-WAIT connections behind
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         f"s.bind(('0.0.0.0', {port}))\n"
         "s.listen(1)\n"
         "time.sleep(900)\n"
     )
-    result = tray.host.run(f"nohup python3 -c {shlex.quote(script)} >/dev/null 2>&1 & echo $!")
+    # setsid: the listener outlives the SSH session that starts it.
+    result = tray.host.run(f"setsid nohup python3 -c {shlex.quote(script)} >/dev/null 2>&1 </dev/null & echo $!")
     assert result.rc == 0, result.stderr
     pid = result.stdout.strip()
     assert tray.host.run(f"for i in $(seq 50); do ss -ltn | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1").rc == 0, f"nothing listens on {port}"
