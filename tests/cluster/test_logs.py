@@ -3,7 +3,8 @@
 A failed bring-up must end with a triage table that names the cause and the fix: a listener holds
 prefill rank 0's bootstrap port on its tray (a port already in use, a real failure of real
 software: Dynamo's mocker cannot bind it), serve recreates that worker, the smoke gate fails and
-its triage names PORT_IN_USE on that tray. Then `logs` collects every tray into one archive,
+its triage names PORT_IN_USE on that tray (the mocker logs "Failed to start mocker engine: Address
+already in use (os error 98)" and registers anyway, so the gate fails on its completion). Then `logs` collects every tray into one archive,
 bounded per tray and scrubbed of the inventory's HF_TOKEN, which the test writes into a running
 container's log on purpose. The cluster is converged again at the end, whatever happened.
 """
@@ -98,8 +99,13 @@ def test_a_held_port_is_named_by_triage_and_logs_archives_every_tray_bounded_and
         assert token not in run.output, "the secret reached the logs playbook's output"
         assert all(counts.get("changed", 0) == 0 for name, counts in run.recap.items() if name != "localhost"), run.recap
     finally:
+        # Restore, whatever happened: nothing holds the port, the worker that could not bind is
+        # removed (it runs on, unable to serve), serve starts it again.
         if pid:
             tray.host.run(f"kill {pid}")
+        tray.host.run(f"docker rm --force {worker}")
+        restored = run_playbook("serve")
+    assert restored.rc == 0, restored.describe()
 
     archive, files = _archive(logs_dir)
     assert oct(archive.stat().st_mode & 0o777) == "0o600"
@@ -141,7 +147,3 @@ def test_a_held_port_is_named_by_triage_and_logs_archives_every_tray_bounded_and
     assert "HF_TOKEN=[REDACTED:HF_TOKEN]" in decode_log and "Bearer [REDACTED" in decode_log
     env = json.loads(files[f"{decode_host}/inspect.json"])[decode_worker]["inspect"]["Config"]["Env"]
     assert "HF_TOKEN=[REDACTED]" in env or not any(e.startswith("HF_TOKEN=") for e in env), env
-
-    # Restore: nothing holds the port; serve brings the worker back, converged.
-    run = run_playbook("serve")
-    assert run.rc == 0, run.describe()

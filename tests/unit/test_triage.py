@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,8 @@ def test_signature_matches_its_log(case: dict[str, str]) -> None:
     assert found, f"{case['file']}: nothing matched"
     assert found[0]["code"] == case["code"], codes(found)
     assert found[0]["host"] == "tray1" and found[0]["container"] == "wideep-prefill_0-rank0"
-    assert found[0]["evidence"] and all(line in log for line in found[0]["evidence"])
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", log)  # the evidence is shown without terminal colours
+    assert found[0]["evidence"] and all(line in plain for line in found[0]["evidence"])
     assert "WORKER_EXITED" not in codes(found), "an explained exit is not reported as unexplained"
 
 
@@ -303,3 +305,16 @@ def test_operate_doc_lists_every_signature() -> None:
     assert "## Logs" in doc and "## Triage" in doc
     missing = [s.code for s in SIGS if f"| `{s.code}` |" not in doc]
     assert not missing, f"docs/operate.md does not list {missing}"
+
+
+def test_the_origin_comes_before_where_the_error_was_relayed() -> None:
+    """Recorded on the emulated cluster: the prefill mocker cannot bind its bootstrap port; 9 s
+    later the frontend's log relays the same error. Both match PORT_IN_USE; the worker, whose line
+    is older, comes first although tray0 sorts before tray1."""
+    relay = (FIXTURES / "port_in_use_frontend_relay.log").read_text(encoding="utf-8")
+    origin = (FIXTURES / "port_in_use_mocker.log").read_text(encoding="utf-8")
+    frontend = {"name": "wideep-frontend", "labels": {"wideep.gb200.kind": "frontend"}, "state": dict(RUNNING), "log": relay}
+    found = engine.triage(evidence({"tray0": {"containers": [frontend]}, "tray1": {"containers": [worker("wideep-prefill_0-rank0", origin)]}}), SIGS)
+    assert [(f["code"], f["host"]) for f in found] == [("PORT_IN_USE", "tray1"), ("PORT_IN_USE", "tray0")]
+    assert "\x1b" not in "".join(found[0]["evidence"]), "colours are left out of the evidence"
+    assert found[0]["evidence"][0].endswith("Failed to start mocker engine: Address already in use (os error 98)")

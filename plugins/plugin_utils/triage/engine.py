@@ -31,6 +31,8 @@ CONTROL_PLANE = "control-plane"
 TRAY = "-"  # the container column of a finding about the tray itself (facts)
 # The timestamp `docker logs --timestamps` puts first: kept in triage.json, left out of the table.
 _DOCKER_TIME = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z ")
+# Terminal colours (Dynamo's Rust logger prints them into docker logs): matched and shown without.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class Finding(TypedDict):
@@ -310,26 +312,29 @@ def _finding(signature: Signature, host: str, container: str, evidence: list[str
 
 
 def triage(evidence: Evidence, signatures: Sequence[Signature] | None = None) -> list[Finding]:
-    """Every signature that matches, once per (code, host, container), in a fixed order."""
+    """Every signature that matches, once per (code, host, container), in a fixed order: causes
+    first, then severity, the signature's place in the file, the time of its first log line, host,
+    container."""
     sigs = tuple(signatures) if signatures is not None else load_signatures()
     order = {sig.code: index for index, sig in enumerate(sigs)}
     findings: list[Finding] = []
     for host in sorted(evidence["hosts"]):
         record = evidence["hosts"][host]
         for container in record["containers"]:
-            sources = {"logs": container["log"].splitlines(), "state": [container["state_line"]]}
+            log = _ANSI.sub("", container["log"])
+            sources = {"logs": log.splitlines(), "state": [container["state_line"]]}
             explained = False
             for sig in sigs:
                 if sig.only_if_unexplained:
                     continue
-                lines = _matches(sig, sources, container["log"])
+                lines = _matches(sig, sources, log)
                 if lines:
                     explained = True
                     findings.append(_finding(sig, host, container["name"], lines))
             if not explained:
                 for sig in sigs:
                     if sig.only_if_unexplained:
-                        lines = _matches(sig, sources, container["log"])
+                        lines = _matches(sig, sources, log)
                         if lines:
                             findings.append(_finding(sig, host, container["name"], lines))
         if record["facts"]:
@@ -342,8 +347,17 @@ def triage(evidence: Evidence, signatures: Sequence[Signature] | None = None) ->
             lines = _matches(sig, {"control_plane": evidence["control_plane"]}, "")
             if lines:
                 findings.append(_finding(sig, evidence["control_plane_host"] or "?", CONTROL_PLANE, lines))
-    findings.sort(key=lambda f: (KINDS.index(f["kind"]), SEVERITIES.index(f["severity"]), order[f["code"]], f["host"], f["container"]))
+    findings.sort(key=lambda f: (KINDS.index(f["kind"]), SEVERITIES.index(f["severity"]), order[f["code"]], _first_seen(f), f["host"], f["container"]))
     return findings
+
+
+def _first_seen(finding: Finding) -> str:
+    """When the finding's first log line was written (Docker's timestamp), so that of two findings
+    with the same code the origin comes before the places the error was relayed to (a worker's
+    bind failure before the frontend's report of it); findings without a time (state, facts,
+    control plane) after those with one."""
+    stamp = _DOCKER_TIME.match(finding["evidence"][0]) if finding["evidence"] else None
+    return stamp.group(0) if stamp else "~"
 
 
 def table(findings: Sequence[Finding], width: int = 110) -> list[str]:
