@@ -229,7 +229,9 @@ def test_table_names_cause_and_fix() -> None:
     fixes = lines[lines.index("fix:") + 1 :]
     assert [line.split()[0] for line in fixes] == ["PORT_IN_USE", "RENDEZVOUS_TIMEOUT", "GROUP_RANK_LOST"]
     assert "ss -ltnp" in fixes[0]
-    assert all(len(line) <= 110 for line in lines[1:5])
+    assert all(len(line) <= 160 for line in lines[1:5])
+    long = engine.table([dict(engine.triage(evidence(_broken_group()), SIGS)[0], evidence=["x" * 300 + " the message"])])
+    assert long[2].endswith("x the message") and "..." in long[2] and len(long[2]) == 160
 
 
 def test_evidence_is_bounded() -> None:

@@ -360,7 +360,7 @@ def _first_seen(finding: Finding) -> str:
     return stamp.group(0) if stamp else "~"
 
 
-def table(findings: Sequence[Finding], width: int = 110) -> list[str]:
+def table(findings: Sequence[Finding], width: int = 160) -> list[str]:
     """A short text table: one row per finding (code, host, container, first evidence line), then
     each code's fix once. Lines, so that Ansible's debug prints them one per line."""
     if not findings:
@@ -373,8 +373,10 @@ def table(findings: Sequence[Finding], width: int = 110) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [head]
     for row in rows:
-        text = "  ".join(row[i].ljust(widths[i]) for i in range(3)) + "  " + row[3]
-        lines.append(text if len(text) <= width else text[: width - 3] + "...")
+        prefix = "  ".join(row[i].ljust(widths[i]) for i in range(3)) + "  "
+        room = max(width - len(prefix), 20)
+        # A log line's message is at its end: keep the end when it does not fit.
+        lines.append(prefix + (row[3] if len(row[3]) <= room else "..." + row[3][-(room - 3) :]))
     lines.append("fix:")
     done: set[str] = set()
     for f in findings:
