@@ -30,10 +30,10 @@ _SHAPES = (
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), MARKER),
     (re.compile(r"\bnvapi-[A-Za-z0-9_-]{20,}"), MARKER),
     # Authorization header values.
-    (re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + MARKER),
+    (re.compile(r"(?i)(\b(?:bearer|basic)\s+)(?!\[REDACTED)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + MARKER),
     # NAME=value / "NAME": "value" where NAME says it is secret.
-    (re.compile(r"(?i)((?:token|secret|password|passwd|api_key|apikey|credentials)=)[^\s\"',;&]+"), r"\1" + MARKER),
-    (re.compile(r"(?i)((?:token|secret|password|passwd|api_key|apikey)\"\s*:\s*\")[^\"]+"), r"\1" + MARKER),
+    (re.compile(r"(?i)((?:token|secret|password|passwd|api_key|apikey|credentials)=)(?!\[REDACTED)[^\s\"',;&]+"), r"\1" + MARKER),
+    (re.compile(r"(?i)((?:token|secret|password|passwd|api_key|apikey)\"\s*:\s*\")(?!\[REDACTED)[^\"]+"), r"\1" + MARKER),
 )
 _SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|api_?key|credential")
 

@@ -277,7 +277,8 @@ def test_scrub_secret_values_and_shapes() -> None:
     )
     out = scrub(text, secrets)
     assert TOKEN not in out and "eyJhbGciOiJIUzI1NiJ9" not in out and "A1b2C3d4E5" not in out and "hunter2" not in out
-    assert "[REDACTED:HF_TOKEN]" in out and "Bearer [REDACTED]" in out
+    assert out.startswith("token=[REDACTED:HF_TOKEN] and again [REDACTED:HF_TOKEN]\n"), "a value's marker keeps its name"
+    assert "Bearer [REDACTED]" in out and "NATS_AUTH_PASSWORD=[REDACTED] ok" in out
     assert "abc stays" in out
     assert scrub("nothing secret here: hf_transfer, HF_HOME=/root/.cache", secrets) == "nothing secret here: hf_transfer, HF_HOME=/root/.cache"
 
