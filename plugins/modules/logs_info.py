@@ -29,6 +29,13 @@ options:
     description: Log lines read per container (the last ones).
     type: int
     default: 2000
+  since:
+    description:
+      - Read only log lines written since then (C(docker logs --since), e.g. C(30m) or an RFC 3339 time);
+        empty, no limit. A long-running container (the frontend) keeps relaying errors of an
+        incident already fixed in its last O(tail) lines; this leaves them out.
+    type: str
+    default: ""
   max_bytes:
     description:
       - The most log bytes kept for this tray, all containers together. The largest logs are cut first,
@@ -283,6 +290,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "tail": {"type": "int", "default": 2000},
+            "since": {"type": "str", "default": ""},
             "max_bytes": {"type": "int", "default": 4194304},
             "secrets": {"type": "dict", "default": {}, "no_log": True},
             "engine_probe": {"type": "bool", "default": True},
@@ -316,7 +324,8 @@ def main() -> None:
     logs: dict[str, list[str]] = {}
     for item in inspected:
         name = str(item.get("Name", "")).lstrip("/")
-        rc, out, err = _docker(module, ["logs", "--timestamps", "--tail", str(params["tail"]), name], timeout)
+        since = ["--since", params["since"]] if params["since"] else []
+        rc, out, err = _docker(module, ["logs", "--timestamps", "--tail", str(params["tail"]), *since, name], timeout)
         if rc != 0 and not out:
             errors.append(f"docker logs {name}: {err.strip()}")
             logs[name] = []
