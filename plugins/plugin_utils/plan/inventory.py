@@ -71,6 +71,7 @@ PLAYBOOK_VARIABLES = {
     "gb200_render_dir": "render's output directory (playbooks/render.yml)",
     "gb200_provision_serial": "trays changed at once by provision (playbooks/provision.yml)",
     "gb200_provision_skip": "provisioning roles not to run (playbooks/provision.yml)",
+    "gb200_logs_dir": "where logs and the smoke gate write the evidence archive (playbooks/logs.yml)",
     "gb200_plan": "the plan fact itself (set by the plan role)",
 }
 # Secret worker environment: the plan reads only the names; values go to a root-only env file.
