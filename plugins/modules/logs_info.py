@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - wideep.gb200._attributes
   - wideep.gb200._attributes.info_module
+  - wideep.gb200._attributes.posix
 options:
   tail:
     description: Log lines read per container (the last ones).
