@@ -3,11 +3,16 @@
     make bench-rack        (writes build/bench/rack.json and prints the figures; ~15-25 min here)
 
 Topology (a rack of 18 trays): tray0 is the head (etcd, NATS, the Dynamo frontend; it also holds
-the serving image and the synthetic model that stage moves to the others); 2 prefill workers of 4
-trays each (tray1-8) and 3 decode workers of 3 trays each (tray9-17). Every worker tray receives
-the serving image archive (~1 GB) through the chain, loads it, and the archive is removed once the
-load is verified (serving_image_keep_archive: false, the default), so a tray's disk holds the
-image once; the weights are the emulated inventory's synthetic model (64 x 1 MiB).
+the synthetic model that stage moves to the others); 2 prefill workers of 4 trays each (tray1-8)
+and 3 decode workers of 3 trays each (tray9-17). The weights are the emulated inventory's
+synthetic model (64 x 1 MiB), moved by the chain.
+
+The serving image (~1 GB) is preloaded on every tray by `cluster.py up --preload-serving`, streamed
+from this machine, instead of moving down the chain: the chain would put 17 archives of ~1 GB on
+this machine's one disk at once (besides the 17 loaded copies), more than it has free while other
+clusters run here. So "from bare" here means: fresh trays holding the control plane's and the
+serving image, nothing provisioned, no weights, no kernel caches, nothing running; stage finds
+the image on every tray and moves nothing (`make bench-warm-start` measures the image's chain).
 
   1. `cluster.py down` then `cluster.py up` with that topology: bare trays (fresh containers and
      inner Docker volumes; only the control plane's image is preloaded, the serving image and the
@@ -72,15 +77,15 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         match = RECAP.match(line.strip())
         if match:
             keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
-            rows[match.group(1)] = dict(zip(keys, (int(g) for g in match.groups()[1:])))
+            rows[match.group(1)] = dict(zip(keys, (int(g) for g in match.groups()[1:]), strict=True))
     return rows
 
 
 def slowest(output: str, count: int = 10) -> list[dict[str, Any]]:
     """The profile_tasks summary (after the last line of '=' signs), slowest first."""
     summary = output.rsplit("=" * 40, 1)[-1]
-    rows = [{"task": m.group(1).strip(), "seconds": float(m.group(2))} for m in map(TASK_TIME.match, summary.splitlines()) if m]
-    return sorted(rows, key=lambda r: -r["seconds"])[:count]
+    rows = [(float(m.group(2)), m.group(1).strip()) for m in map(TASK_TIME.match, summary.splitlines()) if m]
+    return [{"task": task, "seconds": seconds} for seconds, task in sorted(rows, key=lambda r: -r[0])[:count]]
 
 
 def site(label: str) -> dict[str, Any]:
@@ -95,22 +100,25 @@ def site(label: str) -> dict[str, Any]:
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "wideep.gb200.site", *inventories]
     before = load()
     say(f"{label}: wideep.gb200.site (load average {before[0]:.2f} {before[1]:.2f} {before[2]:.2f})")
-    started = time.monotonic()
-    proc = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=True, stdin=subprocess.DEVNULL, check=False)
-    seconds = time.monotonic() - started
     LOGS.mkdir(parents=True, exist_ok=True)
-    (LOGS / f"{label}.log").write_text(proc.stdout + proc.stderr)
+    log_path = LOGS / f"{label}.log"
+    started = time.monotonic()
+    # Written as it runs (tail -f it), read back when it ends.
+    with log_path.open("w") as log_file:
+        proc = subprocess.run(command, cwd=ROOT, env=env, text=True, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+    seconds = time.monotonic() - started
+    output = log_path.read_text()
     if proc.returncode != 0:
-        sys.exit(f"{label} site failed ({proc.returncode}); log: {LOGS / f'{label}.log'}\n{(proc.stdout + proc.stderr)[-4000:]}")
-    hosts = recap(proc.stdout)
+        sys.exit(f"{label} site failed ({proc.returncode}); log: {log_path}\n{output[-4000:]}")
+    hosts = recap(output)
     return {
         "seconds": round(seconds, 1),
         "load_average_before": before,
         "load_average_after": load(),
         "changed": {host: row["changed"] for host, row in hosts.items()},
         "tasks_ok": sum(row["ok"] for row in hosts.values()),
-        "slowest_tasks": slowest(proc.stdout),
-        "log": str((LOGS / f"{label}.log").relative_to(ROOT)),
+        "slowest_tasks": slowest(output),
+        "log": str(log_path.relative_to(ROOT)),
     }
 
 
@@ -125,7 +133,7 @@ def main() -> None:
         cluster("install-engine")
         cluster("down")
         started = time.monotonic()
-        cluster("up", *(f"--{key.replace('_', '-')}={value}" for key, value in TOPOLOGY.items()))
+        cluster("up", "--preload-serving", *(f"--{key.replace('_', '-')}={value}" for key, value in TOPOLOGY.items()))
         say(f"cluster.py up: {time.monotonic() - started:.0f} s")
     state = json.loads(STATE.read_text())
     groups: dict[str, list[str]] = {}
@@ -137,7 +145,10 @@ def main() -> None:
         "cluster": state["name"],
         "topology": groups,
         "cpus": os.cpu_count(),
-        "first_run_from": None if args.noop_only else ("the running cluster (--keep)" if args.keep else "bare (cluster.py down + up)"),
+        "ansible_config": os.environ.get("ANSIBLE_CONFIG", "ansible.cfg"),
+        "first_run_from": None
+        if args.noop_only
+        else ("the running cluster (--keep)" if args.keep else "bare (cluster.py down + up --preload-serving: the serving image on every tray)"),
         "first": None if args.noop_only else site("first"),
     }
     result["noop"] = site("noop")
