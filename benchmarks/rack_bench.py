@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -102,17 +103,23 @@ def site(label: str) -> dict[str, Any]:
     say(f"{label}: wideep.gb200.site (load average {before[0]:.2f} {before[1]:.2f} {before[2]:.2f})")
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{label}.log"
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     # Written as it runs (tail -f it), read back when it ends.
     with log_path.open("w") as log_file:
         proc = subprocess.run(command, cwd=ROOT, env=env, text=True, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
     seconds = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The controller's CPU (ansible-playbook, its forks and their ssh clients): unlike the wall
+    # time, it hardly depends on what else loads the machine.
+    controller_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     output = log_path.read_text()
     if proc.returncode != 0:
         sys.exit(f"{label} site failed ({proc.returncode}); log: {log_path}\n{output[-4000:]}")
     hosts = recap(output)
     return {
         "seconds": round(seconds, 1),
+        "controller_cpu_seconds": round(controller_cpu, 1),
         "load_average_before": before,
         "load_average_after": load(),
         "changed": {host: row["changed"] for host, row in hosts.items()},
@@ -166,7 +173,8 @@ def main() -> None:
             continue
         la = run["load_average_before"]
         say(
-            f"{label:6} {run['seconds']:7.1f} s  changed {sum(run['changed'].values()):4d} on {len(run['changed'])} hosts  "
+            f"{label:6} {run['seconds']:7.1f} s  controller CPU {run['controller_cpu_seconds']:6.1f} s  "
+            f"changed {sum(run['changed'].values()):4d} on {len(run['changed'])} hosts  "
             f"load {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}"
         )
         for row in run["slowest_tasks"]:
