@@ -190,6 +190,16 @@ bench-weights: venv pythonpath ## Chain broadcast vs naive, N=4 and 8, tc-shaped
 bench-warm-start: cluster-up ## Cold vs warm bring-up to the smoke gate, compiles per tray (build/bench/warm_start.json; ~10 min)
 	python benchmarks/warm_start_bench.py
 
+.PHONY: bench-rack
+# An NVL72 rack on the emulated cluster: 18 trays (head + 2 prefill workers x 4 trays + 3 decode
+# workers x 3 trays), under its own name and subnet unless WIDEEP_EMU_NAME/SUBNET say otherwise.
+# RACK_ARGS: --keep (use the running cluster) or --noop-only.
+RACK_ARGS ?=
+bench-rack: venv pythonpath ## 18-tray rack: site from bare, then a no-op site; seconds, changed per host, slowest tasks (build/bench/rack.json; ~20 min)
+	$(CLUSTER) install-engine
+	ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" WIDEEP_EMU_NAME="$${WIDEEP_EMU_NAME:-wideep-rack}" \
+		WIDEEP_EMU_SUBNET="$${WIDEEP_EMU_SUBNET:-172.31.243.0/24}" python benchmarks/rack_bench.py $(RACK_ARGS)
+
 .PHONY: bench-relay
 bench-relay: venv pythonpath ## The relay's ceiling, no shaping: hop and chains of 2/4, lanes 1/2/4, vs sha256/socket/disk ceilings (build/bench/relay.json; ~5 min)
 	python benchmarks/relay_bench.py

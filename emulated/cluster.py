@@ -227,8 +227,8 @@ class Images:
         (see preloaded); wideep.gb200.stage gives it to the others, as on real trays."""
         return [self.controlplane, self.serving]
 
-    def preloaded(self, tray: Tray) -> list[str]:
-        return [self.controlplane, *([self.serving] if tray.group == "dynamo_head" else [])]
+    def preloaded(self, tray: Tray, serving_everywhere: bool = False) -> list[str]:
+        return [self.controlplane, *([self.serving] if serving_everywhere or tray.group == "dynamo_head" else [])]
 
 
 IMAGES = Images()
@@ -722,7 +722,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     tars = {image: saved_image(image) for image in IMAGES.inner()}
     # Two loads at a time: each is disk- and CPU-bound, and this machine has 2 cores.
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(prepare_and_load, topo, tray, public_key, tars) for tray in trays]
+        futures = [pool.submit(prepare_and_load, topo, tray, public_key, tars, args.preload_serving) for tray in trays]
         for future in futures:
             future.result()
 
@@ -767,9 +767,10 @@ def write_source_model(topo: Topology, head: Tray, shards: int, shard_bytes: int
     log(f"synthetic model on {head.host}:{SOURCE_MODEL}: {shards} x {shard_bytes} bytes")
 
 
-def prepare_and_load(topo: Topology, tray: Tray, public_key: str, tars: dict[str, Path]) -> None:
+def prepare_and_load(topo: Topology, tray: Tray, public_key: str, tars: dict[str, Path], serving_everywhere: bool = False) -> None:
     prepare_tray(topo, tray, public_key)
-    load_images(topo, tray, {image: tar for image, tar in tars.items() if image in IMAGES.preloaded(tray)})
+    wanted = IMAGES.preloaded(tray, serving_everywhere)
+    load_images(topo, tray, {image: tar for image, tar in tars.items() if image in wanted})
 
 
 # ---------------------------------------------------------------- down / status
@@ -836,6 +837,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--subnet", default=default_subnet, help=f"Docker network subnet (default {default_subnet}; env WIDEEP_EMU_SUBNET)")
     up.add_argument("--model-shards", type=int, default=64, help="shards of the synthetic model on tray0 (default 64)")
     up.add_argument("--model-shard-bytes", type=int, default=1 << 20, help="bytes per shard (default 1 MiB)")
+    up.add_argument(
+        "--preload-serving",
+        action="store_true",
+        help="load the serving image into every tray, streamed from this machine (no archive on the trays' disks), "
+        "instead of tray0 only; for racks whose 17 transient archives do not fit this machine's disk (make bench-rack)",
+    )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="remove the trays, their volumes and the network")
     down.set_defaults(func=cmd_down)

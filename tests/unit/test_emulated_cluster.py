@@ -123,8 +123,10 @@ def test_the_inventory_is_the_contracts_tree(tmp_path: Path) -> None:
         (),
         ("--prefill-workers", "2", "--prefill-nodes", "1", "--decode-nodes", "3"),
         ("--decode-workers", "2", "--decode-nodes", "1"),
+        # make bench-rack's NVL72 rack: head + 2 prefill x 4 + 3 decode x 3 = 18 trays
+        ("--prefill-workers", "2", "--prefill-nodes", "4", "--decode-workers", "3", "--decode-nodes", "3"),
     ],
-    ids=["seeds", "2p1-1d3", "1p2-2d1"],
+    ids=["seeds", "2p1-1d3", "1p2-2d1", "rack-18"],
 )
 def test_the_plan_of_the_generated_inventory_matches_the_topology(tmp_path: Path, args: tuple[str, ...]) -> None:
     topo = topology(*args)
@@ -153,3 +155,13 @@ def test_the_plan_of_the_generated_inventory_matches_the_topology(tmp_path: Path
             assert spec["argv"][:3] == ["python3", "-m", "dynamo.mocker"]
         if tray.rank == 0:
             assert spec["argv"][spec["argv"].index("--disaggregation-mode") + 1] == role
+
+
+def test_the_serving_image_is_preloaded_on_the_head_only_unless_asked_for_everywhere() -> None:
+    trays = topology("--prefill-workers", "2", "--prefill-nodes", "4", "--decode-workers", "3", "--decode-nodes", "3").trays()
+    assert len(trays) == 18
+    serving, controlplane = cluster.IMAGES.serving, cluster.IMAGES.controlplane
+    assert [t.host for t in trays if serving in cluster.IMAGES.preloaded(t)] == ["tray0"]
+    assert all(cluster.IMAGES.preloaded(t, serving_everywhere=True) == [controlplane, serving] for t in trays)
+    assert cluster.parse_args(["up", "--preload-serving"]).preload_serving is True
+    assert cluster.parse_args(["up"]).preload_serving is False
