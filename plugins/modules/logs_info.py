@@ -410,7 +410,6 @@ def main() -> None:
                 errors.append(f"engine versions from {name}: {err.strip() or 'no answer'}")
 
     result: dict[str, Any] = {
-        "changed": False,
         "containers": containers,
         "docker_info": docker_info,
         "images": images,
@@ -420,7 +419,7 @@ def main() -> None:
     }
     if params["control_plane"]:
         result["control_plane"] = scrub_data(_control_plane(params["control_plane"], timeout), secrets)
-    module.exit_json(**result)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":
