@@ -144,12 +144,18 @@ def test_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], tr
             assert env_dict(running[workers[0]["name"]]["Config"]["Env"]).items() >= spec["env"].items(), name
 
 
-def test_rank1_trays_run_no_container(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_rank1_trays_run_a_member_of_their_workers_group(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """gb200_mocker_group_command (inventories/emulated): a rank > 0 tray runs the TEST DOUBLE of
+    SGLang's process group, joined to its rank 0, which says so in its log."""
     rank1 = [name for name, spec in plan["hosts"].items() if (spec["node_rank"] or 0) > 0]
     assert rank1, "this topology has no rank-1 tray; the test would check nothing"
     for name in rank1:
-        assert not plan["hosts"][name]["launch"], f"{name}: the plan launches a rank-1 mocker"
-        assert trays[name].containers() == {}, f"{name}: rank-1 tray runs containers"
+        spec = plan["hosts"][name]
+        assert spec["launch"], f"{name}: the plan launches nothing on a rank-{spec['node_rank']} tray"
+        (container,) = spec["containers"]
+        assert "group_double.py" in " ".join(container["command"]) and "--" not in container["command"], container["command"]
+        logs = trays[name].docker("logs", container["name"])
+        assert "process group formed" in logs, f"{name}: {container['name']} never joined its group:\n{logs}"
 
 
 def test_planned_ports_listen(plan: dict[str, Any], trays: dict[str, Tray]) -> None:

@@ -143,7 +143,13 @@ def test_the_plan_of_the_generated_inventory_matches_the_topology(tmp_path: Path
         role = tray.group.split("_")[0]
         size = sum(1 for t in trays if t.group == tray.group)
         assert (spec["worker"], spec["role"], spec["node_rank"], spec["nnodes"]) == (tray.group, role, tray.rank, size)
-        # the mocker engine runs a worker on its rank-0 tray only, in that worker's role
-        assert spec["launch"] is (tray.rank == 0)
+        # every rank runs a container: rank 0 the mocker inside the group double (TEST DOUBLE of
+        # SGLang's process group), rank k a member of that group; one tray alone runs the mocker
+        assert spec["launch"] is True
+        group = ["python3", "/opt/wideep-emu/group_double.py"]
+        if size > 1:
+            assert spec["argv"][: len(group) + 4] == [*group, "--rank", str(tray.rank), "--nnodes", str(size)], spec["argv"]
+        else:
+            assert spec["argv"][:3] == ["python3", "-m", "dynamo.mocker"]
         if tray.rank == 0:
             assert spec["argv"][spec["argv"].index("--disaggregation-mode") + 1] == role

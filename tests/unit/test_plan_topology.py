@@ -8,6 +8,7 @@ import pytest
 from inventory_builder import build, set_var
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.build import build_plan
+from ansible_collections.wideep.gb200.plugins.plugin_utils.plan.problems import PlanError
 
 
 def _flag(argv: list[str], name: str) -> str:
@@ -123,6 +124,61 @@ def test_mocker_runs_each_worker_on_its_rank0_tray_only() -> None:
     assert _flag(d1["argv"], "data-parallel-size") == "4"
     assert p0["containers"][0]["gpus"] is None
     assert [w["launch_hosts"] for w in plan["workers"]] == [["p0-0"], ["d0-0"], ["d1-0"]]
+
+
+GROUP = ["python3", "/opt/wideep-emu/group_double.py"]
+
+
+def test_mocker_group_command_runs_every_rank_of_a_multi_tray_worker() -> None:
+    """gb200_mocker_group_command: rank 0 wraps the mocker in the group double, rank k joins it."""
+    groups, hostvars = build(prefill=(2,), decode=(3, 1), gb200_engine="mocker", gb200_container_gpus=None, gb200_mocker_group_command=GROUP)
+    plan = build_plan(groups, hostvars)
+    alone = build_plan(*build(prefill=(2,), decode=(3, 1), gb200_engine="mocker", gb200_container_gpus=None))
+    by_name = {w["name"]: w for w in plan["workers"]}
+    for name, hosts in (("prefill_0", ["p0-0", "p0-1"]), ("decode_0", ["d0-0", "d0-1", "d0-2"])):
+        worker, nnodes = by_name[name], len(hosts)
+        addr = worker["dist_init_addr"]
+        assert worker["launch_hosts"] == hosts
+        head = plan["hosts"][hosts[0]]
+        mocker = alone["hosts"][hosts[0]]["argv"]
+        assert head["argv"] == [*GROUP, "--rank", "0", "--nnodes", str(nnodes), "--addr", addr, "--", *mocker]
+        assert head["containers"][0]["command"] == head["argv"]
+        rendezvous = [p for p in head["ports"] if p["variable"] == "gb200_dist_init_port"]
+        assert [p["port"] for p in rendezvous] == [29500], head["ports"]  # the double's listener; no SGLang ZMQ ports
+        for rank, host in enumerate(hosts):
+            spec = plan["hosts"][host]
+            assert spec["launch"] and spec["node_rank"] == rank
+            (container,) = spec["containers"]
+            assert container["name"] == f"wideep-{name}-rank{rank}"
+            assert container["labels"]["wideep.gb200.rank"] == str(rank)
+            assert container["restart_policy"] == "no"  # a rank restarted alone cannot rejoin
+            assert container["secret_env"] == head["containers"][0]["secret_env"]
+            if rank:
+                assert spec["argv"] == container["command"] == [*GROUP, "--rank", str(rank), "--nnodes", str(nnodes), "--addr", addr]
+                assert spec["ports"] == []
+    # A worker on one tray has no group: the mocker alone, with gb200_restart_policy.
+    single = plan["hosts"]["d1-0"]
+    assert single["argv"] == alone["hosts"]["d1-0"]["argv"] and single["argv"][:3] == ["python3", "-m", "dynamo.mocker"]
+    assert single["containers"][0]["restart_policy"] == "unless-stopped"
+    assert by_name["decode_1"]["launch_hosts"] == ["d1-0"]
+
+
+def test_without_group_command_the_mocker_keeps_its_restart_policy() -> None:
+    plan = build_plan(*build(prefill=(2,), decode=(2,), gb200_engine="mocker", gb200_container_gpus=None, gb200_restart_policy="always"))
+    assert {c["restart_policy"] for h in plan["hosts"].values() for c in h["containers"]} == {"always"}
+
+
+def test_sglang_multi_tray_workers_do_not_restart_alone() -> None:
+    plan = build_plan(*build(prefill=(2,), decode=(1,)))
+    policies = {host: [c["restart_policy"] for c in spec["containers"]] for host, spec in plan["hosts"].items()}
+    assert policies == {"head": ["unless-stopped"] * 3, "p0-0": ["no"], "p0-1": ["no"], "d0-0": ["unless-stopped"]}
+
+
+def test_group_port_collides_with_a_head_port() -> None:
+    groups, hostvars = build(head_separate=False, gb200_engine="mocker", gb200_container_gpus=None, gb200_mocker_group_command=GROUP, gb200_frontend_port=29500)
+    with pytest.raises(PlanError) as caught:
+        build_plan(groups, hostvars)
+    assert [p.code for p in caught.value.problems] == ["E-PORT-COLLISION"], caught.value
 
 
 def test_head_interface_reads_facts_and_node_ip_wins() -> None:

@@ -81,6 +81,23 @@ ERRORS: list[tuple[str, dict[str, Any], Mutation | None, str, str, str]] = [
     ("relative model dir", {"gb200_model_dir": "models/r1"}, None, "E-BAD-PATH", "inventory", "gb200_model_dir"),
     ("bad gpus", {"gb200_container_gpus": "every"}, None, "E-BAD-GPUS", "inventory", "gb200_container_gpus"),
     ("bad restart policy", {"gb200_restart_policy": "sometimes"}, None, "E-BAD-RESTART", "inventory", "gb200_restart_policy"),
+    (
+        "group command not a list",
+        {"gb200_engine": "mocker", "gb200_mocker_group_command": "python3 group_double.py"},
+        None,
+        "E-BAD-TYPE",
+        "inventory",
+        "gb200_mocker_group_command",
+    ),
+    ("group command empty", {"gb200_engine": "mocker", "gb200_mocker_group_command": []}, None, "E-BAD-TYPE", "inventory", "gb200_mocker_group_command"),
+    (
+        "group command with sglang",
+        {"gb200_mocker_group_command": ["python3", "/opt/wideep-emu/group_double.py"]},
+        None,
+        "E-GROUP-COMMAND-ENGINE",
+        "inventory",
+        "gb200_mocker_group_command",
+    ),
     ("recipe differs per host", {}, lambda _g, h: h["d0-1"].update(gb200_recipe="dsr1-nvfp4-wideep"), "E-VAR-DIFFERS", "gb200", "gb200_recipe"),
     (
         "args differ in a worker",

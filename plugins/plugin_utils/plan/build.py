@@ -179,6 +179,7 @@ def _container(
     volumes: Sequence[str] = (),
     tuned: bool = False,
     secret_env: Sequence[str] = (),
+    restart_policy: str | None = None,
 ) -> ContainerSpec:
     """A container spec whose keys are community.docker.docker_container options.
 
@@ -199,7 +200,7 @@ def _container(
         "gpus": settings.gpus if gpus else None,
         "device_requests": _device_requests(settings.gpus) if gpus else [],
         "volumes": list(volumes),
-        "restart_policy": settings.restart_policy,
+        "restart_policy": restart_policy or settings.restart_policy,
         "ports": ports,
         "secret_env": list(secret_env),
         "env_file": f"{SECRETS_DIR}/{name}.env" if secret_env else None,
@@ -554,7 +555,7 @@ def _kernel_cache(settings: Settings, contract: Contract | None, role: str, nnod
 
 @dataclass(frozen=True)
 class _Rank:
-    """What one tray of a worker runs (nothing, for the mocker's rank > 0)."""
+    """What one tray of a worker runs (nothing, for the mocker's rank > 0 without the group double)."""
 
     host: str
     worker: str
@@ -571,22 +572,31 @@ def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
     recipe, worker, role = settings.recipe, r.worker, r.worker.role
     nnodes = len(worker.hosts)
     mocker = settings.engine == "mocker"
+    group = _group_command(settings, nnodes)
+    # One process group across trays: Docker restarting one rank alone brings back a process that
+    # cannot rejoin (its peers died with the group, or still hold the old one), so a multi-tray
+    # worker's containers never restart by themselves; serve/heal (and gb200_worker_restart)
+    # restart the whole worker. A worker on one tray keeps gb200_restart_policy.
+    restart = "no" if len(_launch_hosts(settings, worker, nnodes)) > 1 else None
     out: list[_Rank] = []
     for rank, host in enumerate(worker.hosts):
-        if mocker and rank > 0:
+        if mocker and rank > 0 and group is None:
             # The mocker simulates the whole multi-tray worker from its rank-0 tray.
             note = f"mocker engine: {worker.hosts[0]} (rank 0) runs all of {worker.name}"
             out.append(_Rank(host, worker.name, role, rank, nnodes, None, None, None, note))
             continue
-        if mocker:
-            argv = _mocker_argv(settings, role, r.par, r.bootstrap)
+        membership = [*group, "--rank", str(rank), "--nnodes", str(nnodes), "--addr", r.dist_init_addr] if group else []
+        if mocker and rank > 0:
+            argv = membership  # TEST DOUBLE: a member of rank 0's process group, nothing else
+        elif mocker:
+            argv = [*membership, *(["--"] if group else []), *_mocker_argv(settings, role, r.par, r.bootstrap)]
         else:
             argv = ["python3", "-m", recipe.module, *to_argv(fill(list(r.flags), {"node_rank": str(rank)}))]
         ports: list[PortUse] = []
-        if rank == 0 and not mocker:
+        if rank == 0 and (not mocker or group):
             rendezvous = f"{worker.name} torch.distributed rendezvous (dist-init)"
             ports.append({"port": settings.dist_init_port, "use": rendezvous, "variable": "gb200_dist_init_port"})
-            if r.par.dp_attention:
+            if r.par.dp_attention and not mocker:
                 ports += [
                     {"port": settings.dist_init_port + i, "use": f"{worker.name} SGLang ZMQ (dist-init + {i})", "variable": "gb200_dist_init_port"}
                     for i in range(1, DP_ATTENTION_ZMQ_PORTS + 1)
@@ -607,9 +617,25 @@ def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
             volumes=[f"{settings.model_dir}:{settings.model_mount}:ro", *([r.cache["mount"]] if r.cache else []), *settings.volumes],
             ports=ports,
             secret_env=settings.secret_env,
+            restart_policy=restart,
         )
         out.append(_Rank(host, worker.name, role, rank, nnodes, argv, dict(r.env), container, None))
     return out
+
+
+def _group_command(settings: Settings, nnodes: int) -> list[str] | None:
+    """The process-group double's command when this worker's ranks run it (mocker, > 1 tray)."""
+    if settings.engine != "mocker" or settings.mocker_group_command is None or nnodes < 2:
+        return None
+    return list(settings.mocker_group_command)
+
+
+def _launch_hosts(settings: Settings, worker: Worker, nnodes: int) -> list[str]:
+    """The trays that start a container for this worker: every rank, except for the mocker without
+    the group double, which simulates the whole worker from rank 0."""
+    if settings.engine == "mocker" and _group_command(settings, nnodes) is None:
+        return [worker.hosts[0]]
+    return list(worker.hosts)
 
 
 def _host_plans(settings: Settings, topology: Topology, trays: Sequence[str], control: _Control | None, ranks: Sequence[_Rank]) -> dict[str, HostPlan]:
@@ -670,7 +696,7 @@ def _worker_plan(settings: Settings, r: _Resolved) -> WorkerPlan:
         "ep_size": r.par.ep,
         "dist_init_addr": r.dist_init_addr,
         "bootstrap_port": r.bootstrap,
-        "launch_hosts": [worker.hosts[0]] if settings.engine == "mocker" else list(worker.hosts),
+        "launch_hosts": _launch_hosts(settings, worker, len(worker.hosts)),
         "kernel_cache": _worker_cache_plan(r),
     }
 

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "gb200_restart_policy": ("unless-stopped", "global"),
     "gb200_mocker_model_path": (None, "global"),
     "gb200_mocker_args": ({}, "global"),
+    "gb200_mocker_group_command": (None, "global"),
     "gb200_silence_warnings": ([], "global"),
     "gb200_secret_env": ({}, "global"),
     "gb200_prefill_args": ({}, "worker"),

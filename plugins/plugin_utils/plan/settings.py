@@ -50,6 +50,9 @@ class Settings:
     restart_policy: str
     mocker_model_path: str
     mocker_args: dict[str, Any]
+    # TEST DOUBLE of SGLang's multi-node process group (emulated clusters): the command that
+    # runs every rank of a multi-tray mocker worker; None: the rank > 0 trays run nothing.
+    mocker_group_command: tuple[str, ...] | None
     silenced: frozenset[str]
     secret_env: tuple[str, ...]  # names only; the values never enter the plan
 
@@ -352,6 +355,7 @@ def read_settings(
     if restart not in RESTART_POLICIES:
         problems.error("E-BAD-RESTART", where, "gb200_restart_policy", f"{restart!r} is not a restart policy", f"use one of: {', '.join(RESTART_POLICIES)}")
     mocker_args = check_args(problems, "gb200_mocker_args", values["gb200_mocker_args"], where)
+    group_command = _group_command(problems, values["gb200_mocker_group_command"], engine, where)
     problems.silenced = frozenset(silenced)
     if recipe is None:
         return None
@@ -384,9 +388,37 @@ def read_settings(
         restart_policy=str(restart),
         mocker_model_path=strings["gb200_mocker_model_path"] or served,
         mocker_args=mocker_args,
+        mocker_group_command=group_command,
         silenced=frozenset(silenced),
         secret_env=secret_env,
     )
+
+
+def _group_command(problems: Problems, value: Any, engine: Any, where: str) -> tuple[str, ...] | None:
+    """gb200_mocker_group_command: null, or the argv prefix (a non-empty list of strings) of the
+    process-group double that every rank of a multi-tray mocker worker runs."""
+    name = "gb200_mocker_group_command"
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        problems.error(
+            "E-BAD-TYPE",
+            where,
+            name,
+            f"{value!r} is not a non-empty list of non-empty strings",
+            f"set {name} to the group double's command as a list, e.g. [python3, /opt/wideep-emu/group_double.py], or null",
+        )
+        return None
+    if engine != "mocker":
+        problems.error(
+            "E-GROUP-COMMAND-ENGINE",
+            where,
+            name,
+            f"only the mocker engine runs a process-group double; gb200_engine is {engine!r}, whose ranks form their real group",
+            f"remove {name} (or set gb200_engine: mocker on an emulated cluster)",
+        )
+        return None
+    return tuple(value)
 
 
 def _secret_names(problems: Problems, value: Any, where: str) -> tuple[str, ...]:
