@@ -1,6 +1,6 @@
 # Copyright (c) 2026 wideep.gb200 authors
 # Apache License 2.0 (see LICENSES/Apache-2.0.txt or https://www.apache.org/licenses/LICENSE-2.0)
-"""Private filters of the serve roles (smoke, status) over plugins/plugin_utils/serve.
+"""Private filters of the serve roles (smoke, status, sglang_worker) over plugins/plugin_utils/serve.
 
 The plan itself is computed by the action wideep.gb200.plan and written by wideep.gb200.render;
 users call neither of these filters, so they are _-prefixed and undocumented.
@@ -13,6 +13,7 @@ from typing import Any
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.health import registered
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, summary_lines
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.unit import reset_record, restart_lines, worker_units
 
 
 def gb200_registered(health: Any) -> dict[str, Any]:
@@ -27,9 +28,27 @@ def gb200_drift(host_plan: Mapping[str, Any], containers: list[dict[str, Any]]) 
     return report
 
 
+def gb200_worker_units(plan: Mapping[str, Any], hosts: list[str], infos: list[Any]) -> dict[str, Any]:
+    """gb200_plan | wideep.gb200._worker_units(hosts, [docker_host_info result per host]): each
+    worker's health (healthy only when all its ranks are), the broken ones, what to stop where."""
+    by_host: dict[str, Any] = {}
+    for host, info in zip(hosts, infos, strict=True):
+        containers = info.get("containers") if isinstance(info, Mapping) and not info.get("failed") and not info.get("skipped") else None
+        by_host[str(host)] = None if containers is None else list(containers)
+    units = worker_units(dict(plan), by_host)
+    return {**units, "restart_lines": restart_lines(units)}
+
+
+def gb200_restart_reset(range_response: Any) -> str:
+    """etcd /v3/kv/range answer | wideep.gb200._restart_reset: the reset restart record, base64."""
+    return reset_record(range_response)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "_registered": gb200_registered,
             "_drift": gb200_drift,
+            "_worker_units": gb200_worker_units,
+            "_restart_reset": gb200_restart_reset,
         }

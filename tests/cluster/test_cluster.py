@@ -245,29 +245,34 @@ def test_serve_again_changes_and_restarts_nothing(trays: dict[str, Tray]) -> Non
     assert not leaked, f"serve -vvv printed the value of {leaked}"
 
 
-def test_killed_decode_worker_is_the_only_container_restarted(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+def test_killed_decode_worker_is_restarted_as_a_unit_and_nothing_else(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
+    """Killing a worker's rank 0 ends its process group (the rank > 0 members exit too); serve
+    restarts every rank of that worker and nothing else."""
     host, worker = planned_worker(plan, "decode")
     tray, name = trays[host], worker["name"]
+    label = worker["labels"]["wideep.gb200.worker"]
+    ranks = {(h, c["name"]) for h, spec in plan["hosts"].items() for c in spec["containers"] if c["labels"].get("wideep.gb200.worker") == label}
     before = container_state(trays)
     assert before[(host, name)][2] == "running", before
     tray.docker("kill", name)
-    wait_not_running(tray, name)
+    for rank_host, rank_name in ranks:
+        wait_not_running(trays[rank_host], rank_name)
 
     drift = run_playbook("status", "-e", '{"status_fail_on_drift": true}')
     assert drift.rc != 0, f"status saw no drift with {name} killed\n{drift.describe()}"
     assert f"DRIFT {name}" in drift.output, drift.describe()
-    assert {h for h, counters in drift.recap.items() if counters["failed"]} == {host}, drift.describe()
+    assert {h for h, counters in drift.recap.items() if counters["failed"]} == {h for h, _ in ranks}, drift.describe()
 
     run = run_playbook("serve")
     assert run.rc == 0, run.describe()
-    assert_recap(run, trays, changed={host})
+    assert_recap(run, trays, changed={h for h, _ in ranks})
     after = container_state(trays)
     assert after.keys() == before.keys(), "serve added or removed containers"
     for key, (ident, started, status) in after.items():
-        if key == (host, name):
-            assert ident == before[key][0], f"{name} was recreated, not started again"
-            assert started != before[key][1], f"{name} was not restarted"
-            assert status == "running", f"{name}: {status}"
+        if key in ranks:
+            assert ident == before[key][0], f"{key} was recreated, not started again"
+            assert started != before[key][1], f"{key} was not restarted"
+            assert status == "running", f"{key}: {status}"
         else:
             assert (ident, started, status) == before[key], f"{key} changed: {before[key]} -> {(ident, started, status)}"
     assert_chat_completion(plan)

@@ -40,6 +40,11 @@ LABEL = "wideep.gb200"
 DP_ATTENTION_ZMQ_PORTS = 5
 # Secret environment (gb200_secret_env) reaches a container through a root-only file here.
 SECRETS_DIR = "/etc/wideep/secrets"
+# gb200_worker_restart: the restart agent's script on the trays (roles/sglang_worker copies it
+# there) and inside its container, and the Docker socket it drives.
+AGENT_SCRIPT = "/etc/wideep/agent/worker_agent.py"
+AGENT_SCRIPT_MOUNT = "/opt/wideep/worker_agent.py"
+DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 # ---------------------------------------------------------------- the plan's output
@@ -106,6 +111,9 @@ class WorkerPlan(TypedDict):
     dist_init_addr: str
     bootstrap_port: int
     launch_hosts: list[str]
+    # gb200_worker_restart for this worker: policy (never | on-failure: restart agents run on its
+    # trays), retries, backoff_s, backoff_max_s, and key (its restart record in etcd; None: no agent).
+    restart: dict[str, Any]
     # The worker's JIT kernel cache (plan/kernel_cache.py): config, dir, mount, env, deep_gemm,
     # caches, material, and compile_argv (the SGLang flags per rank, for sglang.compile_deep_gemm).
     kernel_cache: dict[str, Any] | None
@@ -566,6 +574,7 @@ class _Rank:
     env: dict[str, str] | None
     container: ContainerSpec | None
     note: str | None
+    agent: ContainerSpec | None = None  # gb200_worker_restart's agent on this tray
 
 
 def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
@@ -578,6 +587,7 @@ def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
     # worker's containers never restart by themselves; serve/heal (and gb200_worker_restart)
     # restart the whole worker. A worker on one tray keeps gb200_restart_policy.
     restart = "no" if len(_launch_hosts(settings, worker, nnodes)) > 1 else None
+    # The agents (gb200_worker_restart: on-failure) do for the whole worker what Docker cannot.
     out: list[_Rank] = []
     for rank, host in enumerate(worker.hosts):
         if mocker and rank > 0 and group is None:
@@ -619,8 +629,56 @@ def _worker_ranks(settings: Settings, r: _Resolved) -> list[_Rank]:
             secret_env=settings.secret_env,
             restart_policy=restart,
         )
-        out.append(_Rank(host, worker.name, role, rank, nnodes, argv, dict(r.env), container, None))
+        agent = _agent(settings, r, rank, container["name"])
+        out.append(_Rank(host, worker.name, role, rank, nnodes, argv, dict(r.env), container, None, agent))
     return out
+
+
+def _restart_key(settings: Settings, r: _Resolved) -> str | None:
+    """The worker's restart record in etcd, when agents restart it (gb200_worker_restart)."""
+    if settings.worker_restart["policy"] != "on-failure" or len(_launch_hosts(settings, r.worker, len(r.worker.hosts))) < 2:
+        return None
+    return f"/wideep/{settings.container_prefix}/workers/{r.worker.name}/restart"
+
+
+def _agent(settings: Settings, r: _Resolved, rank: int, target: str) -> ContainerSpec | None:
+    """The restart agent of one rank (roles/sglang_worker/files/worker_agent.py): it watches the
+    rank's container and, through etcd, restarts every rank of the worker together. Only for a
+    worker on several trays (one on a single tray has Docker's own gb200_restart_policy)."""
+    key, etcd = _restart_key(settings, r), r.env.get("ETCD_ENDPOINTS")
+    if key is None or etcd is None:
+        return None
+    policy = settings.worker_restart
+    return _container(
+        settings,
+        name=f"{settings.container_prefix}-{r.worker.name}-agent",
+        kind="agent",
+        image=settings.image,
+        command=[
+            "python3",
+            AGENT_SCRIPT_MOUNT,
+            "--etcd",
+            etcd,
+            "--key",
+            key,
+            "--worker",
+            r.worker.name,
+            "--rank",
+            str(rank),
+            "--container",
+            target,
+            "--retries",
+            str(policy["retries"]),
+            "--backoff",
+            str(policy["backoff_s"]),
+            "--backoff-max",
+            str(policy["backoff_max_s"]),
+        ],
+        env={},
+        labels={"kind": "agent", "worker": r.worker.name, "rank": str(rank)},
+        volumes=[f"{DOCKER_SOCKET}:{DOCKER_SOCKET}", f"{AGENT_SCRIPT}:{AGENT_SCRIPT_MOUNT}:ro"],
+        ports=[],
+    )
 
 
 def _group_command(settings: Settings, nnodes: int) -> list[str] | None:
@@ -671,7 +729,7 @@ def _host_plans(settings: Settings, topology: Topology, trays: Sequence[str], co
                     "launch": rank.container is not None,
                     "argv": rank.argv,
                     "env": rank.env,
-                    "containers": containers + ([rank.container] if rank.container else []),
+                    "containers": containers + [c for c in (rank.container, rank.agent) if c is not None],
                 }
             )
             if rank.note:
@@ -697,6 +755,7 @@ def _worker_plan(settings: Settings, r: _Resolved) -> WorkerPlan:
         "dist_init_addr": r.dist_init_addr,
         "bootstrap_port": r.bootstrap,
         "launch_hosts": _launch_hosts(settings, worker, len(worker.hosts)),
+        "restart": {**settings.worker_restart, "key": _restart_key(settings, r)},
         "kernel_cache": _worker_cache_plan(r),
     }
 

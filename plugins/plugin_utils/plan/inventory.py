@@ -57,6 +57,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "gb200_mocker_model_path": (None, "global"),
     "gb200_mocker_args": ({}, "global"),
     "gb200_mocker_group_command": (None, "global"),
+    "gb200_worker_restart": ({"policy": "never", "retries": 3, "backoff_s": 10, "backoff_max_s": 300}, "global"),
     "gb200_silence_warnings": ([], "global"),
     "gb200_secret_env": ({}, "global"),
     "gb200_prefill_args": ({}, "worker"),
@@ -77,6 +78,7 @@ PLAYBOOK_VARIABLES = {
 SECRET_ENV_VARIABLE = "gb200_secret_env"
 ENGINES = ("sglang", "mocker")
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+WORKER_RESTART_POLICIES = ("never", "on-failure")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .inventory import DEFAULTS, ENGINES, PLAYBOOK_VARIABLES, RESTART_POLICIES, Topology, check_container_name, host_value
+from .inventory import DEFAULTS, ENGINES, PLAYBOOK_VARIABLES, RESTART_POLICIES, WORKER_RESTART_POLICIES, Topology, check_container_name, host_value
 from .problems import PLAN_WARNINGS, Problems
 from .recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_recipe
 
@@ -55,6 +55,8 @@ class Settings:
     mocker_group_command: tuple[str, ...] | None
     silenced: frozenset[str]
     secret_env: tuple[str, ...]  # names only; the values never enter the plan
+    # gb200_worker_restart: policy (never | on-failure), retries, backoff_s, backoff_max_s
+    worker_restart: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS["gb200_worker_restart"][0]))
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,7 @@ def read_settings(
         problems.error("E-BAD-RESTART", where, "gb200_restart_policy", f"{restart!r} is not a restart policy", f"use one of: {', '.join(RESTART_POLICIES)}")
     mocker_args = check_args(problems, "gb200_mocker_args", values["gb200_mocker_args"], where)
     group_command = _group_command(problems, values["gb200_mocker_group_command"], engine, where)
+    worker_restart = _worker_restart(problems, values["gb200_worker_restart"], where)
     problems.silenced = frozenset(silenced)
     if recipe is None:
         return None
@@ -391,6 +394,7 @@ def read_settings(
         mocker_group_command=group_command,
         silenced=frozenset(silenced),
         secret_env=secret_env,
+        worker_restart=worker_restart,
     )
 
 
@@ -419,6 +423,49 @@ def _group_command(problems: Problems, value: Any, engine: Any, where: str) -> t
         )
         return None
     return tuple(value)
+
+
+def _worker_restart(problems: Problems, value: Any, where: str) -> dict[str, Any]:
+    """gb200_worker_restart: the defaults, overridden key by key; one problem per bad key."""
+    name = "gb200_worker_restart"
+    out: dict[str, Any] = dict(DEFAULTS[name][0])
+    if not isinstance(value, Mapping):
+        problems.error(
+            "E-BAD-TYPE",
+            where,
+            name,
+            f"a {type(value).__name__} is not a mapping",
+            "write it as a mapping, e.g. {policy: on-failure, retries: 3, backoff_s: 10, backoff_max_s: 300}",
+        )
+        return out
+    for key, item in value.items():
+        if key not in out:
+            close = difflib.get_close_matches(str(key), sorted(out), n=1, cutoff=0.6)
+            problems.error(
+                "E-BAD-WORKER-RESTART",
+                where,
+                f"{name}[{key!r}]",
+                "no such key",
+                (f"did you mean {close[0]}? " if close else "") + "the keys are: " + ", ".join(sorted(out)),
+            )
+        elif key == "policy":
+            if item not in WORKER_RESTART_POLICIES:
+                choices = ", ".join(WORKER_RESTART_POLICIES)
+                problems.error("E-BAD-WORKER-RESTART", where, f"{name}['policy']", f"{item!r} is not a policy", f"use one of: {choices}")
+            else:
+                out[key] = item
+        else:
+            low = 0 if key == "retries" else 1
+            out[key] = _int(problems, f"{name}[{key!r}]", item, low, 86400, where)
+    if out["backoff_max_s"] < out["backoff_s"]:
+        problems.error(
+            "E-BAD-WORKER-RESTART",
+            where,
+            f"{name}['backoff_max_s']",
+            f"the cap {out['backoff_max_s']} s is below the first back-off {out['backoff_s']} s",
+            "set backoff_max_s to at least backoff_s",
+        )
+    return out
 
 
 def _secret_names(problems: Problems, value: Any, where: str) -> tuple[str, ...]:
