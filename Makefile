@@ -187,7 +187,7 @@ fault-test: venv pythonpath ## Fault tests on a 6-tray cluster of their own: kil
 	export WIDEEP_EMU_NAME="$(FAULT_EMU_NAME)" WIDEEP_EMU_SUBNET="$(FAULT_EMU_SUBNET)"; \
 	$(CLUSTER) up $(FAULT_TOPOLOGY); \
 	rc=0; { $(PLAYBOOK) wideep.gb200.site $(EMU_INVENTORY) && \
-		"$(BIN)/pytest" -p no:cacheprovider -s --durations=10 $(PYTEST_ARGS) tests/faults; } || rc=$$?; \
+		"$(BIN)/pytest" -s --durations=10 $(PYTEST_ARGS) tests/faults; } || rc=$$?; \
 	if [[ -z "$(FAULT_KEEP)" ]]; then $(CLUSTER) down; fi; \
 	if [[ $$rc -eq 5 ]]; then echo "make fault-test: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; fi; \
 	exit $$rc

@@ -17,6 +17,7 @@ The assertions are what the product guarantees and what was measured to hold und
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.faults]
 
 WARMUP_S = 5.0  # load before the fault: the steady state the fault interrupts
 TAIL_S = 5.0  # load after restoration: requests served by the restored deployment
+OBSERVE_S = 30.0  # load after the fault at the least: a lease lost on a restart shows within it
 SELF_WAIT_S = 45.0  # how long a fault is given to heal by itself before a playbook runs
 RESTORE_BOUND_S = 120.0  # the guarantee asserted: serving restored this fast after recovery starts
 POLL_S = 0.5
@@ -96,7 +98,7 @@ class Fault:
     recovered_by_itself: str = "self"  # what restores it without a playbook: self or restart-policy
 
 
-def measure(plan: dict[str, Any], fault: Fault, recover: bool = True) -> dict[str, Any]:
+def measure(plan: dict[str, Any], fault: Fault, playbook_args: tuple[str, ...] = ()) -> dict[str, Any]:
     url, model, expected = plan["frontend"]["url"], plan["served_model_name"], dict(plan["expected_instances"])
     first = wait_full(url, expected, 120)
     assert first is not None, f"{url}/health does not list every planned worker ({expected}) before the fault; see `wideep.gb200.status`"
@@ -108,17 +110,17 @@ def measure(plan: dict[str, Any], fault: Fault, recover: bool = True) -> dict[st
     fault.inject()
     recovered_by, run_s = fault.recovered_by_itself, None
     restored = wait_restored(load, monitor, t0, decode_before, fault.new_decode_instance, t0 + SELF_WAIT_S)
-    if restored is None and recover:
+    if restored is None:
         recovered_by = recovery_playbook()
         started = time.monotonic()
-        run = run_playbook(recovered_by)
+        run = run_playbook(recovered_by, *playbook_args)
         run_s = time.monotonic() - started
         assert run.rc == 0, run.describe()
         restored = wait_restored(load, monitor, t0, decode_before, fault.new_decode_instance, time.monotonic() + RESTORE_BOUND_S)
     if restored is None:
         recovered_by = "not"
     else:
-        time.sleep(TAIL_S)
+        time.sleep(max(TAIL_S, t0 + OBSERVE_S - time.monotonic()))
     outcomes = load.stop()
     monitor.stop()
     result = summary(outcomes)
@@ -135,7 +137,9 @@ def measure(plan: dict[str, Any], fault: Fault, recover: bool = True) -> dict[st
         "recovered_by": recovered_by,
         "recovery_run_s": None if run_s is None else round(run_s, 1),
         "health_lost_s": health_lost_seconds(monitor, t0),
-        "load": {"concurrency": load.concurrency, "max_tokens": load.max_tokens, "warmup_s": WARMUP_S, "tail_s": TAIL_S},
+        "load": {"concurrency": load.concurrency, "max_tokens": load.max_tokens, "warmup_s": WARMUP_S},
+        "observed_after_fault_s": round(time.monotonic() - t0, 1),
+        "settings": " ".join(playbook_args) or "defaults (inventories/emulated)",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "loadavg_1m": round(float(open("/proc/loadavg", encoding="ascii").read().split()[0]), 1),
     }
@@ -228,8 +232,9 @@ def test_frontend_runs_with_request_migration(plan: dict[str, Any], trays: dict[
     assert f"Request migration enabled (limit: {limit}" in logs.stdout, logs.stdout[-2000:]
 
 
-@pytest.mark.usefixtures("converged")
-def test_killed_rank_restarts_its_worker_as_a_unit(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
+def kill_one_rank(plan: dict[str, Any], trays: dict[str, Tray], label: str, playbook_args: tuple[str, ...] = (), itself: str = "self") -> dict[str, Any]:
+    """Kill rank 1 of the last decode worker under load; check it came back as a unit and the other
+    decode worker was not touched; return the record."""
     decode = [w["name"] for w in plan["workers"] if w["role"] == "decode"]
     victim, bystander = decode[-1], decode[0]
     victim_ranks, bystander_ranks = worker_containers(plan, victim), worker_containers(plan, bystander)
@@ -237,14 +242,25 @@ def test_killed_rank_restarts_its_worker_as_a_unit(plan: dict[str, Any], trays: 
     victim_before, bystander_before = started_at(trays, victim_ranks), started_at(trays, bystander_ranks)
     host, rank1 = victim_ranks[1]
 
-    record = measure(plan, Fault(f"kill {victim} rank 1 (docker kill on {host})", lambda: trays[host].docker("kill", rank1), new_decode_instance=True))
-    results.append(record)
+    fault = Fault(f"kill {victim} rank 1 ({label})", lambda: trays[host].docker("kill", rank1), new_decode_instance=True, recovered_by_itself=itself)
+    record = measure(plan, fault, playbook_args)
 
     assert record["recovered_by"] != "not", record
     victim_after, bystander_after = started_at(trays, victim_ranks), started_at(trays, bystander_ranks)
     assert all(victim_after[name] != victim_before[name] for name in victim_after), f"{victim} did not restart as a unit: {victim_before} -> {victim_after}"
     assert bystander_after == bystander_before, f"{bystander} was touched: {bystander_before} -> {bystander_after}"
     assert record["restored_s"] is not None and record["restored_s"] <= SELF_WAIT_S + (record["recovery_run_s"] or 0) + RESTORE_BOUND_S, record
+    return record
+
+
+@pytest.mark.usefixtures("converged")
+def test_killed_rank_heal_restarts_its_worker_as_a_unit(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
+    """Restart policy never (the default): the worker stays down until heal restarts it as a unit;
+    request migration (the default limit) moves the dead worker's streams to the other one."""
+    record = kill_one_rank(plan, trays, "restart policy never; heal")
+    results.append(record)
+    assert record["recovered_by"] == recovery_playbook(), record
+    assert record["errors"] == 0, f"request migration let client-visible errors through: {record}"
 
 
 @pytest.mark.usefixtures("converged")
@@ -255,3 +271,38 @@ def test_control_plane_restart(kind: str, plan: dict[str, Any], trays: dict[str,
     record = measure(plan, Fault(f"restart {kind} (docker restart {name})", lambda: trays[head].docker("restart", name), new_decode_instance=False))
     results.append(record)
     assert record["recovered_by"] != "not", record
+
+
+ON_FAILURE = '{"gb200_worker_restart": {"policy": "on-failure", "retries": 3, "backoff_s": 1, "backoff_max_s": 8}}'
+
+
+@pytest.mark.usefixtures("converged")
+def test_killed_rank_restart_policy_restarts_its_worker_without_a_playbook(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
+    """gb200_worker_restart on-failure: the worker's restart agents bring it back as a unit, no
+    playbook. Runs after the policy-never tests: the agents stay until this test removes them."""
+    run = run_playbook(recovery_playbook(), "-e", ON_FAILURE)
+    assert run.rc == 0, run.describe()
+    try:
+        record = kill_one_rank(plan, trays, "restart policy on-failure, back-off 1 s", ("-e", ON_FAILURE), itself="restart-policy")
+        results.append(record)
+        assert record["recovered_by"] == "restart-policy", record
+    finally:
+        for tray in trays.values():  # back to the default deployment (policy never: no agents)
+            agents = tray.docker("ps", "--all", "--quiet", "--filter", "label=wideep.gb200.kind=agent").split()
+            if agents:
+                tray.docker("rm", "--force", *agents)
+
+
+@pytest.mark.skipif(not os.environ.get("WIDEEP_FAULTS_FULL"), reason="two frontend restarts (minutes): WIDEEP_FAULTS_FULL=1 runs it")
+@pytest.mark.usefixtures("converged")
+def test_killed_rank_without_request_migration(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
+    """gb200_migration_limit 0: what the client sees of the same kill without migration (numbers
+    only: how many streams break depends on how many the dead worker carried)."""
+    off = ("-e", "gb200_migration_limit=0")
+    run = run_playbook(recovery_playbook(), *off)
+    assert run.rc == 0, run.describe()
+    try:
+        results.append(kill_one_rank(plan, trays, "request migration off; heal", off))
+    finally:
+        run = run_playbook(recovery_playbook())  # the frontend back to the plan's default limit
+        assert run.rc == 0, run.describe()
