@@ -180,13 +180,17 @@ role-tests: venv pythonpath ## Molecule scenario of every provisioning role and 
 FAULT_EMU_NAME ?= wideep-fault
 FAULT_EMU_SUBNET ?= 172.31.239.0/24
 FAULT_TOPOLOGY := --prefill-workers 1 --prefill-nodes 1 --decode-workers 2 --decode-nodes 2
+# Playbooks that bring the bare trays to serving. Not provision: the emulated trays need none of it
+# to serve (its roles are cluster-test's and role-tests' subject), and it is most of site's time
+# here. FAULT_CONVERGE=site for the whole of it.
+FAULT_CONVERGE ?= stage serve
 
 .PHONY: fault-test
 fault-test: venv pythonpath ## Fault tests on a 6-tray cluster of their own: kill a decode rank, restart etcd/NATS, under load (build/bench/faults.json)
 	$(CLUSTER) install-engine
 	export WIDEEP_EMU_NAME="$(FAULT_EMU_NAME)" WIDEEP_EMU_SUBNET="$(FAULT_EMU_SUBNET)"; \
-	$(CLUSTER) up $(FAULT_TOPOLOGY); \
-	rc=0; { $(PLAYBOOK) wideep.gb200.site $(EMU_INVENTORY) && \
+	rc=0; { $(CLUSTER) up $(FAULT_TOPOLOGY) && \
+		( for playbook in $(FAULT_CONVERGE); do $(PLAYBOOK) wideep.gb200.$$playbook $(EMU_INVENTORY) || exit 1; done ) && \
 		"$(BIN)/pytest" -s --durations=10 $(PYTEST_ARGS) tests/faults; } || rc=$$?; \
 	if [[ -z "$(FAULT_KEEP)" ]]; then $(CLUSTER) down; fi; \
 	if [[ $$rc -eq 5 ]]; then echo "make fault-test: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; fi; \
