@@ -116,7 +116,8 @@ def decode_node_rank_set(directory: Path) -> None:
 def test_every_tray_runs_exactly_its_planned_containers(plan: dict[str, Any], trays: dict[str, Tray]) -> None:
     assert set(plan["hosts"]) == set(trays), "the plan and the inventory name different trays"
     kinds = sorted(c["kind"] for spec in plan["hosts"].values() for c in spec["containers"])
-    assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * len(plan["workers"])), kinds
+    # one worker container per rank the plan launches (every rank: the process-group double)
+    assert kinds == sorted(["etcd", "nats", "frontend"] + ["worker"] * sum(len(w["launch_hosts"]) for w in plan["workers"])), kinds
     for name, tray in trays.items():
         spec = plan["hosts"][name]
         running = tray.containers()
@@ -261,11 +262,12 @@ def test_killed_decode_worker_is_restarted_as_a_unit_and_nothing_else(plan: dict
     drift = run_playbook("status", "-e", '{"status_fail_on_drift": true}')
     assert drift.rc != 0, f"status saw no drift with {name} killed\n{drift.describe()}"
     assert f"DRIFT {name}" in drift.output, drift.describe()
-    assert {h for h, counters in drift.recap.items() if counters["failed"]} == {h for h, _ in ranks}, drift.describe()
+    rank_hosts = {rank_host for rank_host, _name in ranks}
+    assert {h for h, counters in drift.recap.items() if counters["failed"]} == rank_hosts, drift.describe()
 
     run = run_playbook("serve")
     assert run.rc == 0, run.describe()
-    assert_recap(run, trays, changed={h for h, _ in ranks})
+    assert_recap(run, trays, changed=rank_hosts)
     after = container_state(trays)
     assert after.keys() == before.keys(), "serve added or removed containers"
     for key, (ident, started, status) in after.items():
