@@ -117,8 +117,8 @@ clean: ## Remove build output and caches (keeps .venv)
 .PHONY: demo demo-down render cluster-up cluster-test role-tests bench-plan bench-weights bench-warm-start contract catalogue
 
 # The real engine parsers, then the emulated-cluster tests, then each provisioning role's
-# scenario, end `make test`.
-TEST_EXTRA += contract cluster-test role-tests
+# scenario, then the fault tests (their own cluster) end `make test`.
+TEST_EXTRA += contract cluster-test role-tests fault-test
 
 # The engine contract (engines/, scripts/engines.py): every recipe parsed by the real SGLang and
 # Dynamo parsers of the versions it pins, and the committed catalogue compared with what the
@@ -172,6 +172,32 @@ role-tests: venv pythonpath ## Molecule scenario of every provisioning role and 
 		ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" molecule test -s $$scenario; \
 		summary="$$summary    $$(printf '%-17s %4ss ok' $$scenario $$(( $$(date +%s) - s )))"$$'\n'; \
 	done; printf '::: role-tests\n%s' "$$summary"
+
+# Faults survived (README, Faults): a cluster of its own (two decode workers of two trays, one
+# prefill tray, the head), named and addressed apart from the `cluster` scenario's default one, so
+# both can be up at once. tests/faults kills a decode rank and restarts etcd and NATS under load;
+# build/bench/faults.json and a table. FAULT_KEEP=1 leaves the cluster up afterwards.
+FAULT_EMU_NAME ?= wideep-fault
+FAULT_EMU_SUBNET ?= 172.31.239.0/24
+FAULT_TOPOLOGY := --prefill-workers 1 --prefill-nodes 1 --decode-workers 2 --decode-nodes 2
+# Playbooks that bring the bare trays to serving. Not provision: the emulated trays need none of it
+# to serve (its roles are cluster-test's and role-tests' subject), and it is most of site's time
+# here. FAULT_CONVERGE=site for the whole of it.
+FAULT_CONVERGE ?= stage serve
+# Deployed with the restart agents on (tests/faults' ON_FAILURE, the same value): the first test
+# measures them, then removes them, which leaves the default deployment for the others.
+FAULT_DEPLOY_ARGS := -e '{"gb200_worker_restart": {"policy": "on-failure", "retries": 3, "backoff_s": 1, "backoff_max_s": 8}}'
+
+.PHONY: fault-test
+fault-test: venv pythonpath ## Fault tests on a 6-tray cluster of their own: kill a decode rank, restart etcd/NATS, under load (build/bench/faults.json)
+	$(CLUSTER) install-engine
+	export WIDEEP_EMU_NAME="$(FAULT_EMU_NAME)" WIDEEP_EMU_SUBNET="$(FAULT_EMU_SUBNET)"; \
+	rc=0; { $(CLUSTER) up $(FAULT_TOPOLOGY) && \
+		( for playbook in $(FAULT_CONVERGE); do $(PLAYBOOK) wideep.gb200.$$playbook $(EMU_INVENTORY) $(FAULT_DEPLOY_ARGS) || exit 1; done ) && \
+		"$(BIN)/pytest" -s --durations=10 $(PYTEST_ARGS) tests/faults; } || rc=$$?; \
+	if [[ -z "$(FAULT_KEEP)" ]]; then $(CLUSTER) down; fi; \
+	if [[ $$rc -eq 5 ]]; then echo "make fault-test: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; fi; \
+	exit $$rc
 
 demo-down: ## Remove the emulated cluster (trays, their volumes, the network)
 	$(CLUSTER) down

@@ -59,6 +59,7 @@ def _example_inventory() -> tuple[dict[str, list[str]], dict[str, dict[str, Any]
     walk("all", data["all"])
     for host_vars in hostvars.values():
         host_vars["gb200_recipe"] = "dsr1-fp8-wideep"  # the seed's recipe; the inventory's default is today's
+        host_vars["gb200_migration_limit"] = 0  # the seed's workers ran without request migration
     return groups, hostvars
 
 

@@ -88,7 +88,7 @@ def test_launch_script_runs_the_containers_with_a_fake_docker(tmp_path: Path) ->
     subprocess.run(["bash", str(script)], check=True, env={"PATH": f"{fake.parent}:/usr/bin:/bin"})
     calls = log.read_text().splitlines()
     assert [c.split()[0] for c in calls] == ["rm", "run", "rm", "run", "rm", "run"]
-    assert "--name wideep-frontend" in calls[-1] and calls[-1].endswith("python3 -m dynamo.frontend --http-port=8000")
+    assert "--name wideep-frontend" in calls[-1] and calls[-1].endswith("python3 -m dynamo.frontend --http-port=8000 --migration-limit=3")
 
 
 def _public_filters() -> list[str]:

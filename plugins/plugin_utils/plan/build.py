@@ -250,7 +250,14 @@ def _mocker_argv(settings: Settings, role: str, par: Parallelism, bootstrap_port
     return ["python3", "-m", "dynamo.mocker", *to_argv(flags)]
 
 
-def _head_containers(settings: Settings, head_ip: str) -> list[ContainerSpec]:
+def _migration_on_worker(contract: Contract | None) -> bool:
+    """Whether the pinned Dynamo's workers, not its frontend, read --migration-limit: 0.6.1's
+    dynamo.sglang declares it (its catalogue lists it); 1.0.2's and 1.6.1's frontend declares it
+    (dynamo/frontend/frontend_args.py) and their workers do not."""
+    return contract is not None and "--migration-limit" in contract.options
+
+
+def _head_containers(settings: Settings, head_ip: str, frontend_migration: bool) -> list[ContainerSpec]:
     prefix, host = settings.container_prefix, _url_host(head_ip)
     cp_env = {"ETCD_ENDPOINTS": f"http://{host}:{settings.etcd_port}", "NATS_SERVER": f"nats://{host}:{settings.nats_port}"}
     etcd = _container(
@@ -300,7 +307,8 @@ def _head_containers(settings: Settings, head_ip: str) -> list[ContainerSpec]:
         name=f"{prefix}-frontend",
         kind="frontend",
         image=settings.image,
-        command=["python3", "-m", "dynamo.frontend", f"--http-port={settings.frontend_port}"],
+        command=["python3", "-m", "dynamo.frontend", f"--http-port={settings.frontend_port}"]
+        + ([f"--migration-limit={settings.migration_limit}"] if frontend_migration else []),
         env=cp_env,
         labels={"kind": "frontend"},
         working_dir=settings.recipe.workdir if settings.engine == "sglang" else None,
@@ -344,7 +352,7 @@ def build_plan(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mappi
         raise PlanError(problems.errors)
     recipe = settings.recipe
     contract = _engine_contract(settings, problems)
-    control = _control_plane(settings, topology)
+    control = _control_plane(settings, topology, not _migration_on_worker(contract))
     resolved = [r for r in (_resolve_worker(settings, contract, topology, w, hostvars, problems) for w in topology.workers) if r is not None]
     check_pairing(
         problems,
@@ -407,7 +415,7 @@ class _Control:
     containers: tuple[ContainerSpec, ...]
 
 
-def _control_plane(settings: Settings, topology: Topology) -> _Control | None:
+def _control_plane(settings: Settings, topology: Topology, frontend_migration: bool) -> _Control | None:
     if not topology.head or topology.head not in topology.addresses:
         return None  # its error is already reported
     head_ip = topology.addresses[topology.head]
@@ -424,7 +432,7 @@ def _control_plane(settings: Settings, topology: Topology) -> _Control | None:
         "nats_health_url": f"http://{host}:{settings.nats_monitor_port}/healthz",
     }
     frontend: Frontend = {"host": topology.head, "address": head_ip, "port": settings.frontend_port, "url": f"http://{host}:{settings.frontend_port}"}
-    return _Control(topology.head, control_plane, frontend, tuple(_head_containers(settings, head_ip)))
+    return _Control(topology.head, control_plane, frontend, tuple(_head_containers(settings, head_ip, frontend_migration)))
 
 
 def _origins(recipe_name: str, worker: str, role: str, kind: str, user: Mapping[str, Any]) -> Callable[[str], Origin]:
@@ -483,7 +491,10 @@ def _resolve_worker(
         "nnodes": str(nnodes),
         "gpus": str(nnodes * settings.gpus_per_node),
     }
-    flags = fill(merge_flags(recipe.role_flags(role), ws.args), context)
+    recipe_flags = recipe.role_flags(role)
+    if settings.engine == "sglang" and settings.migration_limit and _migration_on_worker(contract):
+        recipe_flags["migration-limit"] = settings.migration_limit  # a user's gb200_<role>_args value wins
+    flags = fill(merge_flags(recipe_flags, ws.args), context)
     view = FlagView(dict(flags))
     env = {name: value for name, value in (recipe.role_env(role) | ws.env).items() if value is not None}
     if contract is not None:

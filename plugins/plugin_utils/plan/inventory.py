@@ -33,6 +33,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "gb200_engine": ("sglang", "global"),
     "gb200_gpus_per_node": (4, "global"),
     "gb200_frontend_port": (8000, "global"),
+    "gb200_migration_limit": (3, "global"),
     "gb200_head_interface": (None, "global"),
     "gb200_image": (None, "global"),
     "gb200_control_plane_image": (None, "global"),

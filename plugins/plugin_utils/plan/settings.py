@@ -17,6 +17,8 @@ from .recipes import ENV_NAME_RE, FLAG_NAME_RE, Recipe, known_recipes, load_reci
 _SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT_RE = re.compile(r"^([a-z]+)=(-1|unlimited|[0-9]+)(?::(-1|unlimited|[0-9]+))?$")
 _GPUS_RE = re.compile(r"^(all|[0-9]+|device=[0-9A-Za-z,-]+)$")
+# Dynamo's own bound for --migration-limit (a u32; dynamo/frontend/frontend_args.py, 1.0.2 and 1.6.1).
+MIGRATION_LIMIT_MAX = 4294967295
 _VOLUME_RE = re.compile(r"^/[^:]*:/[^:]*(?::(ro|rw))?$")
 
 
@@ -26,6 +28,7 @@ class Settings:
     engine: str
     gpus_per_node: int
     frontend_port: int
+    migration_limit: int  # Dynamo request migration: times one request may move to another worker
     image: str
     control_plane_image: str
     served_model_name: str
@@ -281,6 +284,7 @@ def read_settings(
         name: _int(problems, name, values[name], 1, 65535, where)
         for name in ("gb200_frontend_port", "gb200_etcd_port", "gb200_etcd_peer_port", "gb200_nats_port", "gb200_nats_monitor_port")
     }
+    migration_limit = _int(problems, "gb200_migration_limit", values["gb200_migration_limit"], 0, MIGRATION_LIMIT_MAX, where)
     optional_ports = {
         name: None if values[name] is None else _int(problems, name, values[name], 1, 65535, where) for name in ("gb200_dist_init_port", "gb200_bootstrap_port")
     }
@@ -365,6 +369,7 @@ def read_settings(
         engine=str(engine),
         gpus_per_node=gpus_per_node,
         frontend_port=ports["gb200_frontend_port"],
+        migration_limit=migration_limit,
         image=image,
         control_plane_image=strings["gb200_control_plane_image"] or image,
         served_model_name=served,
