@@ -184,16 +184,13 @@ FAULT_TOPOLOGY := --prefill-workers 1 --prefill-nodes 1 --decode-workers 2 --dec
 # to serve (its roles are cluster-test's and role-tests' subject), and it is most of site's time
 # here. FAULT_CONVERGE=site for the whole of it.
 FAULT_CONVERGE ?= stage serve
-# Deployed with the restart agents on (tests/faults' ON_FAILURE, the same value): the first test
-# measures them, then removes them, which leaves the default deployment for the others.
-FAULT_DEPLOY_ARGS := -e '{"gb200_worker_restart": {"policy": "on-failure", "retries": 3, "backoff_s": 1, "backoff_max_s": 8}}'
 
 .PHONY: fault-test
 fault-test: venv pythonpath ## Fault tests on a 6-tray cluster of their own: kill a decode rank, restart etcd/NATS, under load (build/bench/faults.json)
 	$(CLUSTER) install-engine
 	export WIDEEP_EMU_NAME="$(FAULT_EMU_NAME)" WIDEEP_EMU_SUBNET="$(FAULT_EMU_SUBNET)"; \
 	rc=0; { $(CLUSTER) up $(FAULT_TOPOLOGY) && \
-		( for playbook in $(FAULT_CONVERGE); do $(PLAYBOOK) wideep.gb200.$$playbook $(EMU_INVENTORY) $(FAULT_DEPLOY_ARGS) || exit 1; done ) && \
+		( for playbook in $(FAULT_CONVERGE); do $(PLAYBOOK) wideep.gb200.$$playbook $(EMU_INVENTORY) || exit 1; done ) && \
 		"$(BIN)/pytest" -s --durations=10 $(PYTEST_ARGS) tests/faults; } || rc=$$?; \
 	if [[ -z "$(FAULT_KEEP)" ]]; then $(CLUSTER) down; fi; \
 	if [[ $$rc -eq 5 ]]; then echo "make fault-test: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; fi; \

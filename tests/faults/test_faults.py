@@ -253,44 +253,10 @@ def kill_one_rank(plan: dict[str, Any], trays: dict[str, Tray], label: str, play
     return record
 
 
-def agents_running(plan: dict[str, Any], trays: dict[str, Tray]) -> bool:
-    """Every multi-tray worker's trays run a restart agent (gb200_worker_restart on-failure)."""
-    hosts = [h for w in plan["workers"] if len(w["launch_hosts"]) > 1 for h in w["launch_hosts"]]
-    return bool(hosts) and all(trays[h].docker("ps", "--quiet", "--filter", "label=wideep.gb200.kind=agent").split() for h in hosts)
-
-
-def remove_agents(trays: dict[str, Tray]) -> None:
-    for tray in trays.values():
-        agents = tray.docker("ps", "--all", "--quiet", "--filter", "label=wideep.gb200.kind=agent").split()
-        if agents:
-            tray.docker("rm", "--force", *agents)
-
-
-ON_FAILURE = '{"gb200_worker_restart": {"policy": "on-failure", "retries": 3, "backoff_s": 1, "backoff_max_s": 8}}'
-
-
-@pytest.mark.usefixtures("converged")
-def test_killed_rank_restart_policy_restarts_its_worker_without_a_playbook(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
-    """gb200_worker_restart on-failure: the worker's restart agents bring it back as a unit, no
-    playbook. Runs first: `make fault-test` deploys with this policy (FAULT_DEPLOY_ARGS), and this
-    test removes the agents when done, which leaves the default deployment (policy never)."""
-    if not agents_running(plan, trays):  # make fault-test deploys with the policy on: no extra run
-        run = run_playbook(recovery_playbook(), "-e", ON_FAILURE)
-        assert run.rc == 0, run.describe()
-    try:
-        record = kill_one_rank(plan, trays, "restart policy on-failure, back-off 1 s", ("-e", ON_FAILURE), itself="restart-policy")
-        results.append(record)
-        assert record["recovered_by"] == "restart-policy", record
-        assert record["errors"] == 0, f"request migration let client-visible errors through: {record}"
-    finally:
-        remove_agents(trays)  # back to the default deployment (policy never: no agents)
-
-
 @pytest.mark.usefixtures("converged")
 def test_killed_rank_heal_restarts_its_worker_as_a_unit(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
     """Restart policy never (the default): the worker stays down until heal restarts it as a unit;
     request migration (the default limit) moves the dead worker's streams to the other one."""
-    remove_agents(trays)  # left by a deployment with gb200_worker_restart on-failure
     record = kill_one_rank(plan, trays, "restart policy never; heal")
     results.append(record)
     assert record["recovered_by"] == recovery_playbook(), record
@@ -307,6 +273,27 @@ def test_control_plane_restart(kind: str, plan: dict[str, Any], trays: dict[str,
     # Measured: the workers' leases and subscriptions survive a restart of the same container (its
     # data stays), so the deployment serves on with no step; heal would be run and recorded otherwise.
     assert record["recovered_by"] == "self", record
+
+
+ON_FAILURE = '{"gb200_worker_restart": {"policy": "on-failure", "retries": 3, "backoff_s": 1, "backoff_max_s": 8}}'
+
+
+@pytest.mark.usefixtures("converged")
+def test_killed_rank_restart_policy_restarts_its_worker_without_a_playbook(plan: dict[str, Any], trays: dict[str, Tray], results: list[dict[str, Any]]) -> None:
+    """gb200_worker_restart on-failure: the worker's restart agents bring it back as a unit, no
+    playbook. Runs after the policy-never tests: the agents stay until this test removes them."""
+    run = run_playbook(recovery_playbook(), "-e", ON_FAILURE)
+    assert run.rc == 0, run.describe()
+    try:
+        record = kill_one_rank(plan, trays, "restart policy on-failure, back-off 1 s", ("-e", ON_FAILURE), itself="restart-policy")
+        results.append(record)
+        assert record["recovered_by"] == "restart-policy", record
+        assert record["errors"] == 0, f"request migration let client-visible errors through: {record}"
+    finally:
+        for tray in trays.values():  # back to the default deployment (policy never: no agents)
+            agents = tray.docker("ps", "--all", "--quiet", "--filter", "label=wideep.gb200.kind=agent").split()
+            if agents:
+                tray.docker("rm", "--force", *agents)
 
 
 @pytest.mark.skipif(not os.environ.get("WIDEEP_FAULTS_FULL"), reason="two frontend restarts (minutes): WIDEEP_FAULTS_FULL=1 runs it")
