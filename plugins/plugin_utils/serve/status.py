@@ -4,19 +4,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 SPEC_LABEL = "wideep.gb200.spec"
 
 
-def drift(host_plan: dict[str, Any], containers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Compare planned container specs with `docker ps -a` entries (Engine API /containers/json)."""
-    planned = {spec["name"]: spec for spec in host_plan.get("containers", [])}
-    present: dict[str, dict[str, Any]] = {}
+def by_name(containers: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """docker_host_info / Engine API /containers/json entries by container name."""
+    out: dict[str, Mapping[str, Any]] = {}
     for container in containers:
         names = container.get("Names") or []
         if names:
-            present[str(names[0]).lstrip("/")] = container
+            out[str(names[0]).lstrip("/")] = container
+    return out
+
+
+def drift(host_plan: dict[str, Any], containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Compare planned container specs with `docker ps -a` entries (Engine API /containers/json)."""
+    planned = {spec["name"]: spec for spec in host_plan.get("containers", [])}
+    present = by_name(containers)
     rows: list[dict[str, Any]] = []
     for name, spec in planned.items():
         current = present.get(name)

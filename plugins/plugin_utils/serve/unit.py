@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-SPEC_LABEL = "wideep.gb200.spec"
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import SPEC_LABEL, by_name
 
 
 class RankHealth(TypedDict):
@@ -44,16 +44,6 @@ class Units(TypedDict):
     lines: list[str]
 
 
-def _by_name(containers: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """docker_host_info / Engine API /containers/json entries by name."""
-    out: dict[str, Mapping[str, Any]] = {}
-    for container in containers:
-        names = container.get("Names") or []
-        if names:
-            out[str(names[0]).lstrip("/")] = container
-    return out
-
-
 def rank_health(rank: int, host: str, spec: Mapping[str, Any], present: Mapping[str, Mapping[str, Any]] | None) -> RankHealth:
     """One rank's container against its planned spec. present None: the tray was not reported."""
     name = str(spec["name"])
@@ -79,7 +69,7 @@ def worker_units(plan: Mapping[str, Any], containers_by_host: Mapping[str, Seque
     containers_by_host, or None there, was not looked at), which workers to restart as units and
     what to stop on each tray first."""
     hosts_plan: Mapping[str, Any] = plan.get("hosts") or {}
-    present = {host: None if entries is None else _by_name(entries) for host, entries in containers_by_host.items()}
+    present = {host: None if entries is None else by_name(entries) for host, entries in containers_by_host.items()}
     workers: list[WorkerHealth] = []
     for worker in plan.get("workers") or []:
         ranks = [
