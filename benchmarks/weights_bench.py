@@ -82,6 +82,10 @@ def stage(limit: list[str], method: str) -> tuple[float, str, float, float]:
     cmd = [
         str(Path(sys.executable).parent / "ansible-playbook"),
         "wideep.gb200.stage",
+        # the weights only: the serving image and the kernel caches have benchmarks of their own
+        # (bench-warm-start), and the image's source tray is not among the --limit'ed trays
+        "--tags",
+        "weights",
         "-i",
         str(INVENTORY),
         "-i",
