@@ -19,15 +19,17 @@ display = Display()
 
 
 class ActionModule(ActionBase):
-    _VALID_ARGS = frozenset(("jid", "progress_path", "interval", "timeout", "stale_after", "async_dir"))
+    _VALID_ARGS = frozenset(("jid", "job_path", "progress_path", "interval", "timeout", "stale_after", "async_dir"))
     _requires_connection = True
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self._task.args
         jid = str(args.get("jid") or "")
-        if not jid:
-            raise AnsibleActionFail("relay_wait needs jid (the ansible_job_id of the relay task)")
+        job_path = str(args.get("job_path") or "")
+        if bool(jid) == bool(job_path):
+            raise AnsibleActionFail("relay_wait needs one of jid (the ansible_job_id of an async relay task) and job_path (a detached relay's result file)")
+        job = {"job_path": job_path} if job_path else {"jid": jid}
         interval = float(args.get("interval", 5))
         deadline = time.monotonic() + float(args.get("timeout", 14400))
         # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
@@ -43,7 +45,7 @@ class ActionModule(ActionBase):
             polled = self._execute_module(
                 module_name="wideep.gb200.relay_wait",
                 module_args={
-                    "jid": jid,
+                    **job,
                     "progress_path": args.get("progress_path"),
                     "interval": max(0.0, min(interval, deadline - time.monotonic())),
                     "async_dir": async_dir,
@@ -61,7 +63,7 @@ class ActionModule(ActionBase):
                 result["changed"] = bool(status.get("published"))
                 return result
             if time.monotonic() > deadline:
-                raise AnsibleActionFail(f"relay job {jid} still running after the timeout")
+                raise AnsibleActionFail(f"relay job {jid or job_path} still running after the timeout")
             if args.get("progress_path"):
                 data = polled.get("progress") or {}
                 emit("progress", **{**data, "host": host})

@@ -220,6 +220,25 @@ def apply_marks(dest: str, plan: dict[str, Any]) -> None:
         os.unlink(marker)
 
 
+def mark_received(dest: str, entries: list[FileEntry], result: dict[str, Any]) -> tuple[bool, bool]:
+    """After a receiver's stream: (holds_all, marked). Only when the stream passed through whole
+    and no file failed, the copy is checked as model_weights_mark checks it (published files are
+    trusted by their stamps, so nothing is read again) and COMPLETE written when every file is
+    there and the index agrees. Nothing is ever removed here: a copy that is not whole is left to
+    the next pass's check."""
+    if result.get("state") != "complete" or result.get("failed"):
+        return False, False
+    report = inspect(dest, entries)
+    if not report["complete"]:
+        return False, False
+    plan = plan_marks(dest, entries, report, repair=False, mark_complete=True)
+    if plan["index_problems"]:
+        return False, False
+    if plan["changed"]:
+        apply_marks(dest, plan)
+    return True, bool(plan["marked"])
+
+
 def check_index(dest_or_source: str, entries: list[FileEntry]) -> list[str]:
     """The safetensors index must agree with the manifest: every shard it names is listed."""
     names = {e.path for e in entries}

@@ -118,6 +118,25 @@ options:
     type: str
     choices: [drop, keep]
     default: drop
+  job_path:
+    description:
+      - Run the relay detached from this task (a daemon of its own session, named C(wideep-relay) in C(ps)) and
+        return at once; its result is written to this JSON file when it ends (C(started) while it runs, then
+        C(finished) with the result), which M(wideep.gb200.relay_wait) O(wideep.gb200.relay_wait#module:job_path)
+        waits on.
+      - This is what the broadcast role uses instead of Ansible's C(async), whose start costs several round trips
+        per tray (a temporary directory, the module copied, the wrapper) where this is one pipelined call.
+      - Unset, the module runs the relay in the foreground and returns its result.
+    type: path
+  mark_complete:
+    description:
+      - On a receiver whose stream ended with every file it needed verified and published, check O(dest) against
+        the manifest as M(wideep.gb200.model_weights_mark) does (published files are trusted by their stamps, so
+        nothing is read again) and write C(.wideep/COMPLETE) when the whole copy is there and the safetensors
+        index agrees. RV(holds_all) then tells the caller that this tray needs no further pass.
+      - Nothing is removed here; a tray that does not hold everything is left to the next pass's check.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -169,19 +188,78 @@ lanes:
   description: TCP connections per hop this member used.
   returned: always
   type: int
+pid:
+  description: With O(job_path), the process ID of the detached relay.
+  returned: when O(job_path) is set
+  type: int
+holds_all:
+  description:
+    - With O(mark_complete), whether this tray now holds every file of the manifest, verified, and
+      C(.wideep/COMPLETE) says so.
+  returned: always
+  type: bool
+marked:
+  description: With O(mark_complete), whether C(.wideep/COMPLETE) was written by this run.
+  returned: always
+  type: bool
 """
 
+import os
+import signal
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, RelayError
-from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, parse_manifest
+from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, mark_received, parse_manifest, write_json_atomic
 
 
 def _address(text: str) -> tuple[str, int]:
     host, _sep, port = text.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def _name_process(name: bytes) -> None:
+    """The command line of a pipelined module is only `python3`: give the relay a name for ps/pkill."""
+    try:
+        with open("/proc/self/comm", "wb") as handle:
+            handle.write(name)
+    except OSError:
+        pass
+
+
+def _detach(job_path: str, work: Any) -> int:
+    """Run work() in a daemon of its own session (double fork, stdio on /dev/null, inherited
+    descriptors closed, so this task's SSH channel closes now); its result, or the error that
+    ended it, lands in job_path. Returns the daemon's pid once it runs."""
+    write_json_atomic(job_path, {"started": 1, "finished": 0})
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child:
+        os.close(ready_w)
+        pid = os.read(ready_r, 32)
+        os.close(ready_r)
+        os.waitpid(child, 0)
+        return int(pid or b"0")
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    try:
+        os.close(ready_r)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.write(ready_w, str(os.getpid()).encode())
+        os.closerange(3, 65536)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        _name_process(b"wideep-relay")
+        try:
+            result = work()
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # reported to whoever waits
+            result = {"failed": True, "msg": f"relay failed: {exc}", "state": "incomplete"}
+        write_json_atomic(job_path, {**result, "started": 1, "finished": 1})
+    finally:
+        os._exit(0)
 
 
 def main() -> None:
@@ -205,6 +283,8 @@ def main() -> None:
             "block_bytes": {"type": "int", "default": 1048576},
             "socket_buffer": {"type": "int", "default": 0},
             "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
+            "mark_complete": {"type": "bool", "default": False},
+            "job_path": {"type": "path"},
         },
         required_if=[("index", 0, ["source_dir"])],
     )
@@ -245,11 +325,31 @@ def main() -> None:
         socket_buffer=params["socket_buffer"],
         page_cache=params["page_cache"],
     )
-    try:
-        result = relay.run()
-    except (OSError, RelayError) as exc:
-        module.fail_json(msg=f"relay {params['index']} failed: {exc}", **relay.result())
-    module.exit_json(changed=bool(result["published"]), **result)
+
+    def work() -> dict[str, Any]:
+        try:
+            result = relay.run()
+        except (OSError, RelayError) as exc:
+            return {"failed": True, "msg": f"relay {params['index']} failed: {exc}", "holds_all": False, "marked": False, **relay.result()}
+        holds_all = marked = False
+        if params["mark_complete"] and params["index"] != 0:
+            try:
+                holds_all, marked = mark_received(params["dest"], entries, result)
+            except OSError as exc:  # the files are published; the next pass's check marks them
+                result["failed"] = {**result["failed"], ".wideep/COMPLETE": f"marking the copy failed: {exc}"}
+        return {"changed": bool(result["published"]) or marked, "holds_all": holds_all, "marked": marked, **result}
+
+    if params["job_path"]:
+        try:
+            pid = _detach(params["job_path"], work)
+        except OSError as exc:
+            module.fail_json(msg=f"starting the relay failed: {exc}")
+        module.exit_json(changed=False, pid=pid, job_path=params["job_path"])
+    _name_process(b"wideep-relay")
+    outcome = work()
+    if outcome.pop("failed", False):
+        module.fail_json(**outcome)
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

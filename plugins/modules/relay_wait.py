@@ -8,9 +8,9 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: relay_wait
-short_description: Wait for an async model_weights_relay job, printing its progress
+short_description: Wait for a model_weights_relay job, printing its progress
 description:
-  - Polls the job (as async_status does) and, every O(interval) seconds, prints the relay's bytes, rate and ETA
+  - Polls the job (a detached relay's O(job_path), or an async job as async_status does) and, every O(interval) seconds, prints the relay's bytes, rate and ETA
     from its progress file, so a long broadcast shows progress while it runs. Returns the relay's result.
   - This is an action plugin; it runs on the controller and, on the host, runs this module, which waits there
     (checking the job's result file ten times a second) until the job ends or O(interval) seconds pass, and
@@ -35,9 +35,11 @@ attributes:
       - It reports the result of the job it waits for.
 options:
   jid:
-    description: C(ansible_job_id) of the relay task.
+    description: C(ansible_job_id) of the relay task, when it ran under C(async). One of O(jid) and O(job_path).
     type: str
-    required: true
+  job_path:
+    description: The result file of a relay started with O(wideep.gb200.model_weights_relay#module:job_path).
+    type: path
   progress_path:
     description: The relay's progress file on the host.
     type: path
@@ -64,7 +66,7 @@ options:
 EXAMPLES = r"""
 - name: Wait for this tray's relay
   wideep.gb200.relay_wait:
-    jid: "{{ relay_job.ansible_job_id }}"
+    job_path: /models/deepseek-ai/DeepSeek-R1/.wideep/relay-job.json
     progress_path: /models/deepseek-ai/DeepSeek-R1/.wideep/progress.json
 """
 
@@ -92,35 +94,37 @@ def _read_json(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def job_state(async_dir: str, jid: str) -> dict[str, Any] | None:
-    """The async job's result once it finished (as async_status reports it), else None."""
-    data = _read_json(os.path.join(async_dir, jid))
+def job_state(job_file: str) -> dict[str, Any] | None:
+    """The job's result once it finished (as async_status reports it), else None."""
+    data = _read_json(job_file)
     if data is None or (data.get("started") and not data.get("finished")):
         return None
     data.setdefault("finished", 1)
-    data.setdefault("ansible_job_id", jid)
     return data
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "jid": {"type": "str", "required": True},
+            "jid": {"type": "str"},
+            "job_path": {"type": "path"},
             "progress_path": {"type": "path"},
             "interval": {"type": "float", "default": 5},
             "timeout": {"type": "float", "default": 14400},
             "stale_after": {"type": "float", "default": 60},
             "async_dir": {"type": "path", "default": "~/.ansible_async"},
         },
+        mutually_exclusive=[("jid", "job_path")],
+        required_one_of=[("jid", "job_path")],
     )
     params = module.params
     # Waits at most `interval` here (the action calls again): one round trip per progress line.
     deadline = time.monotonic() + max(0.0, min(params["interval"], params["timeout"]))
-    job_file = os.path.join(params["async_dir"], params["jid"])
+    job_file = params["job_path"] or os.path.join(params["async_dir"], params["jid"])
     if not os.path.exists(job_file):
-        module.fail_json(msg=f"no async job {params['jid']} in {params['async_dir']} on this host")
+        module.fail_json(msg=f"no relay job {job_file} on this host")
     while True:
-        job = job_state(params["async_dir"], params["jid"])
+        job = job_state(job_file)
         if job is not None or time.monotonic() >= deadline:
             break
         time.sleep(0.1)

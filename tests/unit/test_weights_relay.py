@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_module import run_module
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _weights as weights
 from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay
@@ -326,3 +327,100 @@ def test_a_tray_without_room_is_refused_before_anything_moves(source: Path, tmp_
     infos = {"tray9": weights.inspect(str(tmp_path), entries) | {"free_bytes": 1000}}
     plan = plan_pass(manifest, infos, {"tray9": "127.0.0.1"}, source_host="s", source_dir=str(source), source_address="127.0.0.1", port=1, dest="/models/x")
     assert plan["problems"] and plan["problems"][0].startswith("host tray9: /models/x needs")
+
+
+def test_a_receiver_marks_its_whole_copy_so_that_no_second_pass_is_needed(source: Path, tmp_path: Path) -> None:
+    """mark_received (model_weights_relay mark_complete): COMPLETE only for a whole, verified copy."""
+    trays = [tmp_path / f"tray{i}" for i in range(3)]
+    run = broadcast(source, trays, port=BASE_PORT + 600)
+    entries = run["entries"]
+    results = {t: json.loads(Path(f"{t}.result.json").read_text()) for t in trays}
+    digest = weights.manifest_digest(entries)
+    # tray0: whole -> marked; a second call has nothing left to write.
+    assert weights.mark_received(str(trays[0]), entries, results[trays[0]]) == (True, True)
+    assert weights.read_marker(str(trays[0])) == digest
+    assert weights.mark_received(str(trays[0]), entries, results[trays[0]]) == (True, False)
+    # tray1: a shard flipped after it was published: its stamp no longer matches, it is hashed,
+    # found corrupt, and the copy is not marked; nothing is removed (the next pass's check does that).
+    shard = trays[1] / entries[-1].path
+    data = bytearray(shard.read_bytes())
+    data[0] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert weights.mark_received(str(trays[1]), entries, results[trays[1]]) == (False, False)
+    assert weights.read_marker(str(trays[1])) is None and shard.exists()
+    # tray2: a stream that did not pass through whole, or a file that failed, marks nothing.
+    assert weights.mark_received(str(trays[2]), entries, results[trays[2]] | {"state": "incomplete"}) == (False, False)
+    assert weights.mark_received(str(trays[2]), entries, results[trays[2]] | {"failed": {"x": "sha256"}}) == (False, False)
+    assert weights.read_marker(str(trays[2])) is None
+
+
+def test_the_broadcast_role_refuses_bad_transport_settings_all_at_once(tmp_path: Path) -> None:
+    """broadcast_lanes / broadcast_block_bytes out of range: one message per variable, before any task touches a tray."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  roles:\n"
+        "    - role: wideep.gb200.broadcast\n      broadcast_source_dir: /nonexistent\n      broadcast_dest: /nonexistent\n"
+        "      broadcast_lanes: 0\n      broadcast_block_bytes: 5000\n"
+    )
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
+        env=env, text=True, capture_output=True, check=False, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "broadcast_lanes is 0 (model_weights_lanes for the weights): use 1 to 64" in out
+    assert "broadcast_block_bytes is 5000 (model_weights_block_bytes for the weights): use a multiple of 4096" in out
+    assert "Manifest of the source" not in out  # refused before the first task that reads a host
+
+
+def test_detached_relays_through_ansible_return_at_once_and_relay_wait_collects_their_results(source: Path, tmp_path: Path) -> None:
+    """The broadcast role's start: model_weights_relay with job_path (a daemon named wideep-relay,
+    one pipelined call) on a receiver and on the source, then relay_wait on each job file."""
+    manifest = weights.make_manifest(str(source))["files"]
+    tray = tmp_path / "tray"
+    port = BASE_PORT + 700
+    common = {
+        "run_id": "detached",
+        "chain": ["127.0.0.1:0", f"127.0.0.1:{port}"],
+        "manifest": manifest,
+        "starts": {f["path"]: 0 for f in manifest},
+        "connect_timeout": 20,
+        "block_bytes": 65536,
+        "lanes": 2,
+    }
+    receiver = common | {
+        "index": 1,
+        "needs": [f["path"] for f in manifest],
+        "dest": str(tray),
+        "idle_timeout": 20,
+        "progress_path": str(tray / ".wideep" / "progress.json"),
+        "mark_complete": True,
+        "job_path": str(tmp_path / "receiver-job.json"),
+    }
+    began = time.monotonic()
+    rc, started, output = run_module("model_weights_relay", json.dumps(receiver))
+    assert rc == 0, output
+    assert started["pid"] > 0 and started["changed"] is False
+    assert json.loads((tmp_path / "receiver-job.json").read_text()) == {"started": 1, "finished": 0}  # running: the source is not there yet
+    assert Path(f"/proc/{started['pid']}/comm").read_text().strip() == "wideep-relay"
+    source_args = common | {"index": 0, "source_dir": str(source), "job_path": str(tmp_path / "source-job.json")}
+    rc, _source_started, output = run_module("model_weights_relay", json.dumps(source_args))
+    assert rc == 0, output
+    assert time.monotonic() - began < 30  # both returned without waiting for the stream
+    wait_args = {"job_path": str(tmp_path / "receiver-job.json"), "progress_path": receiver["progress_path"], "interval": 1, "timeout": 60}
+    rc, done, output = run_module("relay_wait", json.dumps(wait_args))
+    assert rc == 0, output
+    assert done["state"] == "complete" and done["holds_all"] is True and done["marked"] is True and done["changed"] is True
+    assert sorted(done["published"]) == sorted(f["path"] for f in manifest)
+    assert weights.read_marker(str(tray)) == weights.manifest_digest(weights.parse_manifest({"files": manifest}))
+    rc, sent, output = run_module("relay_wait", json.dumps({"job_path": str(tmp_path / "source-job.json"), "timeout": 60}))
+    assert rc == 0, output
+    assert sent["bytes_sent"] == sum(f["size"] for f in manifest)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{started['pid']}").exists() and time.monotonic() < deadline:  # the daemon ends with its job
+        time.sleep(0.1)
+    assert not Path(f"/proc/{started['pid']}").exists() or "Z" in Path(f"/proc/{started['pid']}/stat").read_text().split(")")[1][:3]
+    # relay_wait needs exactly one of jid and job_path
+    rc, _res, output = run_module("relay_wait", json.dumps({"timeout": 1}))
+    assert rc != 0 and "one of jid" in output
