@@ -17,7 +17,8 @@ before the source's first byte and after the last verified byte, and the slowest
 (ansible.posix.profile_tasks). Robustness on a shared machine: each case runs BENCH_REPEAT
 times (default 2; the naive baseline BENCH_REPEAT_NAIVE, default 1) and the row with the median
 transfer time is reported (of 2, the faster), with every run's
-seconds beside it; a run that fails is retried once (and counted). The cluster's name and
+seconds beside it; a run that fails is retried once (and counted). BENCH_VARS="name=value ..." passes variables to every stage run (the
+relay's model_weights_lanes / _block_bytes / _page_cache, to compare them). The cluster's name and
 subnet come from WIDEEP_EMU_NAME / WIDEEP_EMU_SUBNET when set (else wideep-bench,
 172.31.241.0/24), so two checkouts can each run their own.
 """
@@ -43,6 +44,8 @@ RATE_MBIT = int(os.environ.get("BENCH_RATE_MBIT", "200"))
 SHARDS = int(os.environ.get("BENCH_SHARDS", "150"))
 SHARD_BYTES = int(os.environ.get("BENCH_SHARD_BYTES", str(4 << 20)))
 LINK = RATE_MBIT * 1_000_000 // 8
+# Extra variables for every stage run, e.g. BENCH_VARS="model_weights_block_bytes=1048576 model_weights_lanes=1".
+EXTRA_VARS = os.environ.get("BENCH_VARS", "").split()
 INVENTORY = ROOT / "build" / "bench" / "hosts.yml"
 DEST = "/models/deepseek-ai/DeepSeek-R1"
 
@@ -96,6 +99,7 @@ def stage(limit: list[str], method: str) -> tuple[float, str, float, float]:
         f"model_weights_method={method}",
         "-e",
         "model_weights_progress_interval=5",
+        *[arg for pair in EXTRA_VARS for arg in ("-e", pair)],
         "-v",
     ]
     started, wall_start = time.monotonic(), time.time()

@@ -87,7 +87,7 @@ def test_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], trays: 
             except ValueError:
                 data = {}
             if data.get("total") and data.get("position", 0) >= data["total"] // 2:
-                out = victim.host.run("pkill -9 -f model_weights_relay")
+                out = victim.host.run("pkill -9 -x wideep-relay")
                 killed.append(f"pkill rc={out.rc} at {data['position']}/{data['total']}")
                 return
             time.sleep(0.2)
