@@ -208,7 +208,15 @@ def main() -> None:
             str(SHARD_BYTES),
             capture=False,
         )
-    INVENTORY.write_text((ROOT / "build" / "emulated" / "hosts.yml").read_text())
+    # cluster.py writes build/emulated/hosts.yml for whichever cluster came up last: with
+    # BENCH_REUSE, another cluster (make cluster-test) may have come up since, so the copy made
+    # when this one came up is kept unless the fresh file is this cluster's.
+    fresh = (ROOT / "build" / "emulated" / "hosts.yml").read_text()
+    ours = SUBNET.rsplit(".", 1)[0] + "."
+    if not reuse or ours in fresh:
+        INVENTORY.write_text(fresh)
+    elif not INVENTORY.exists() or ours not in INVENTORY.read_text():
+        raise SystemExit(f"BENCH_REUSE=1: no inventory of cluster {NAME} ({SUBNET}) in {INVENTORY}; run without BENCH_REUSE")
     try:
         for index in range(9):
             shape(f"{NAME}-tray{index}")
