@@ -97,6 +97,7 @@ def test_a_tray_killed_mid_transfer_catches_up(weight_trays: list[Tray], trays: 
     run = run_playbook("stage", "-e", "model_weights_rate_limit=8000000", "-e", "model_weights_idle_timeout=20")
     killer.join()
     assert killed, "the relay was never seen at half way"
+    assert killed[0].startswith("pkill rc=0 "), killed  # the relay daemon is found by its name, wideep-relay
     assert run.rc == 0, run.describe()
     assert "bypassed" in run.output, run.describe()
     assert "(pass 2)" in run.output
