@@ -347,7 +347,8 @@ def main() -> None:
         module.exit_json(changed=False, pid=pid, job_path=params["job_path"])
     _name_process(b"wideep-relay")
     outcome = work()
-    if outcome.pop("failed", False):
+    if outcome.get("failed") is True:  # the relay itself failed (else "failed" lists files that did not verify)
+        del outcome["failed"]
         module.fail_json(**outcome)
     module.exit_json(**outcome)
 

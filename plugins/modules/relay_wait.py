@@ -125,6 +125,8 @@ def main() -> None:
         module.fail_json(msg=f"no relay job {job_file} on this host")
     while True:
         job = job_state(job_file)
+        if job is not None and params["jid"]:
+            job.setdefault("ansible_job_id", params["jid"])
         if job is not None or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
