@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import transport_problems
 from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.passes import plan_pass, source_problems
+
+
+def relay_transport_problems(lanes: Any, block_bytes: Any, names: Mapping[str, str]) -> list[str]:
+    """broadcast_lanes | wideep.gb200._relay_transport_problems(broadcast_block_bytes, names): the
+    module's own bounds (module_utils/_relay.py), checked before anything runs on a tray."""
+    return transport_problems(lanes, block_bytes, names=dict(names))
 
 
 def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,4 +39,4 @@ def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[d
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"_weights_pass": weights_pass, "_weights_source_problems": source_problems}
+        return {"_weights_pass": weights_pass, "_weights_source_problems": source_problems, "_relay_transport_problems": relay_transport_problems}

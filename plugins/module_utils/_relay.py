@@ -63,6 +63,20 @@ DROP_WINDOW = 32 << 20  # the writer flushes and drops the page cache in steps o
 HASHERS = 2
 
 
+def transport_problems(lanes: Any, block_bytes: Any, socket_buffer: Any = 0, names: dict[str, str] | None = None) -> list[str]:
+    """The bounds of the transport settings, one message per bad value; `names` says what the
+    caller calls each one (the broadcast role names its variables)."""
+    named = {"lanes": "lanes", "block_bytes": "block_bytes", "socket_buffer": "socket_buffer", **(names or {})}
+    problems = []
+    if not 1 <= int(lanes) <= 64:
+        problems.append(f"{named['lanes']} is {lanes}: use 1 to 64 TCP connections per hop")
+    if not (65536 <= int(block_bytes) <= 1 << 30 and int(block_bytes) % 4096 == 0):
+        problems.append(f"{named['block_bytes']} is {block_bytes}: use a multiple of 4096 from 65536 to 1073741824 (1 GiB)")
+    if int(socket_buffer) < 0:
+        problems.append(f"{named['socket_buffer']} is {socket_buffer}: use 0 (kernel autotuning) or a size in bytes")
+    return problems
+
+
 class RelayError(Exception):
     pass
 

@@ -210,7 +210,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, RelayError
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, RelayError, transport_problems
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, mark_received, parse_manifest, write_json_atomic
 
 
@@ -297,13 +297,7 @@ def main() -> None:
         module.fail_json(msg=f"bad relay spec: {exc}")
     if params["index"] != 0 and not params["dest"]:
         module.fail_json(msg="a receiving member needs dest")
-    problems = []
-    if not 1 <= params["lanes"] <= 64:
-        problems.append(f"lanes is {params['lanes']}: use 1 to 64 TCP connections per hop")
-    if params["block_bytes"] < 65536 or params["block_bytes"] % 4096 or params["block_bytes"] > 1 << 30:
-        problems.append(f"block_bytes is {params['block_bytes']}: use a multiple of 4096 from 65536 to 1 GiB")
-    if params["socket_buffer"] < 0:
-        problems.append(f"socket_buffer is {params['socket_buffer']}: use 0 (kernel autotuning) or a size in bytes")
+    problems = transport_problems(params["lanes"], params["block_bytes"], params["socket_buffer"])
     if problems:
         module.fail_json(msg="; ".join(problems))
     relay = Relay(

@@ -369,8 +369,8 @@ def test_the_broadcast_role_refuses_bad_transport_settings_all_at_once(tmp_path:
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "broadcast_lanes is 0 (model_weights_lanes for the weights): use 1 to 64" in out
-    assert "broadcast_block_bytes is 5000 (model_weights_block_bytes for the weights): use a multiple of 4096" in out
+    assert "broadcast_lanes (model_weights_lanes for the weights) is 0: use 1 to 64" in out
+    assert "broadcast_block_bytes (model_weights_block_bytes for the weights) is 5000: use a multiple of 4096" in out
     assert "Manifest of the source" not in out  # refused before the first task that reads a host
 
 
@@ -424,3 +424,25 @@ def test_detached_relays_through_ansible_return_at_once_and_relay_wait_collects_
     # relay_wait needs exactly one of jid and job_path
     rc, _res, output = run_module("relay_wait", json.dumps({"timeout": 1}))
     assert rc != 0 and "one of jid" in output
+
+
+@pytest.mark.parametrize(
+    ("lanes", "block", "bad"),
+    [
+        (1, 65536, []),
+        (64, 1 << 30, []),
+        (0, 65536, ["lanes"]),
+        (65, 65536, ["lanes"]),
+        (2, 61440, ["block_bytes"]),
+        (2, (1 << 30) + 4096, ["block_bytes"]),
+        (2, 65537, ["block_bytes"]),
+    ],
+)
+def test_transport_bounds_are_one_rule_for_the_module_and_the_role(lanes: int, block: int, bad: list[str]) -> None:
+    """module_utils/_relay.transport_problems: the module checks it on the tray, the broadcast role (its filter) first."""
+    from ansible_collections.wideep.gb200.plugins.filter.weights import relay_transport_problems
+    from ansible_collections.wideep.gb200.plugins.module_utils._relay import transport_problems
+
+    assert [p.split(" is ")[0] for p in transport_problems(lanes, block)] == bad
+    names = {"lanes": "L", "block_bytes": "B"}
+    assert [p.split(" is ")[0] for p in relay_transport_problems(lanes, block, names)] == [names[b] for b in bad]
