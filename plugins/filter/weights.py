@@ -34,6 +34,7 @@ def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[d
         fanout=bool(settings.get("fanout", False)),
         what=str(settings.get("what") or "the weights"),
         dest_var=str(settings.get("dest_var") or "model_weights_dir"),
+        run_id=str(settings.get("run_id") or ""),
     )
 
 

@@ -24,10 +24,13 @@ The bypassed tray keeps what it verified and is caught up by the next pass. A re
 upstream hung up was bypassed itself and stops forwarding rather than cut in further down.
 
 The protocol: the upstream opens lane 0 with one line
-`WIDEEP2 {"run": id, "from": index, "session": s, "lanes": k}`; the receiver answers
-`{"ok": true, "pos": p}` (its position in the stream) or `{"ok": false, "why": ...}`, once its
-own downstream is attached; lanes 1..k-1 then join with `WIDEEP2 {"run", "from", "session",
-"lane": i}` and get `{"ok": true}`. Then frames follow on every lane: a 12-byte header (stream
+`WIDEEP3 {"run": id, "from": index, "session": s, "lanes": k, "plan": {"index": i, "chain":
+[...], "starts": {...}}}`; the receiver answers `{"ok": true, "pos": p}` (its position in the
+stream) or `{"ok": false, "why": ...}`, once its own downstream is attached; lanes 1..k-1 then
+join with `WIDEEP3 {"run", "from", "session", "lane": i}` and get `{"ok": true}`. The plan (the
+target's index, the chain, every file's start offset) lets a receiver that was started before the
+pass was planned (await_plan: the broadcast role starts it in the same call that checks the tray)
+learn its place, and pass the plan on to its own downstream. Then frames follow on every lane: a 12-byte header (stream
 position u64, length u32, big-endian) and that many bytes. The receiver answers one byte `K`
 on lane 0 when all of the stream arrived (an upstream ends only after that, so a tray that
 froze with the tail in its socket buffers is bypassed too). The stream layout (which files, from
@@ -55,7 +58,7 @@ from typing import Any
 
 from ._weights import CHUNK, Segment, partial_path, read_stamps, sha256_file, stamp_of, state_path, write_json_atomic
 
-MAGIC = b"WIDEEP2 "
+MAGIC = b"WIDEEP3 "
 ACK = b"K"  # downstream -> upstream, once the whole stream arrived
 HEADER = struct.Struct(">QI")  # stream position, payload length
 BLOCK = 1 << 20  # per-hop fill = BLOCK / link rate; make bench-relay: 4 MiB is no faster here
@@ -86,15 +89,22 @@ def _send_line(sock: socket.socket, data: dict[str, Any]) -> None:
 
 
 def _read_line(sock: socket.socket, limit: int = 4096) -> bytes:
+    """One handshake line, and not a byte beyond it (frames may follow on the same socket)."""
     line = b""
     while not line.endswith(b"\n"):
-        byte = sock.recv(1)
-        if not byte:
+        # Peek, then take exactly up to the newline: a plan-carrying hello is kilobytes long.
+        peeked = sock.recv(min(65536, limit + 1 - len(line)), socket.MSG_PEEK)
+        if not peeked:
             raise RelayError("connection closed during the handshake")
-        line += byte
+        end = peeked.find(b"\n")
+        line += sock.recv(len(peeked) if end < 0 else end + 1)
         if len(line) > limit:
             raise RelayError("handshake line too long")
     return line
+
+
+# A hello that carries the plan holds every file's start offset: room for ~100k files.
+PLAN_LINE_LIMIT = 8 << 20
 
 
 # ---- kernel helpers (Linux; without them the relay still works, only slower) -------------------
@@ -377,6 +387,7 @@ class Relay:
         block: int = BLOCK,
         socket_buffer: int = 0,
         page_cache: str = "drop",
+        starts: dict[str, int] | None = None,
     ) -> None:
         if lanes < 1 or block < 4096 or block % 4096 or page_cache not in ("drop", "keep"):
             raise RelayError("lanes >= 1, block a multiple of 4096 and page_cache drop|keep")
@@ -402,6 +413,9 @@ class Relay:
         self.block = block
         self.socket_buffer = socket_buffer
         self.page_cache = page_cache
+        # The plan's start offsets: given, each downstream's hello carries the plan (chain, starts,
+        # its index), so that a receiver started before the plan existed (await_plan) learns it.
+        self.starts = starts
         self.pool = _Pool(block)
         self.last_data = time.monotonic()
         self.position = 0
@@ -435,14 +449,16 @@ class Relay:
         self._stop = threading.Event()
 
     # ---- public -----------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    def run(self, server: socket.socket | None = None, first: tuple[socket.socket, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Run to the end. A receiver may be handed its listening socket and the connection
+        whose hello brought the plan (await_plan); otherwise it binds chain[index]'s port."""
         progress = threading.Thread(target=self._progress_loop, daemon=True)
         progress.start()
         try:
             if self.index == 0:
                 self._run_source()
             else:
-                self._run_receiver()
+                self._run_receiver(server, first)
         finally:
             self.finished_at = time.time()
             self._stop.set()
@@ -579,13 +595,9 @@ class Relay:
         self.state = "complete" if all(results.values()) else "incomplete"
 
     # ---- receiver ---------------------------------------------------------------------------
-    def _run_receiver(self) -> None:
-        port = self.chain[self.index][1]
-        server = socket.socket(socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        _set_buffers(server, self.socket_buffer)
-        server.bind((self.listen_host, port))
-        server.listen(16)
+    def _run_receiver(self, server: socket.socket | None, first: tuple[socket.socket, dict[str, Any]] | None) -> None:
+        if server is None:
+            server = listen(self.chain[self.index][1], self.listen_host, self.socket_buffer)
         acceptor = threading.Thread(target=self._accept_loop, args=(server,), daemon=True)
         acceptor.start()
         self.state = "waiting"
@@ -594,6 +606,8 @@ class Relay:
         try:
             if self.candidates:
                 threading.Thread(target=self._connect_first, daemon=True).start()
+            if first is not None:
+                threading.Thread(target=self._handshake_hello_safe, args=first, daemon=True).start()
             while self.position < self.total:
                 frame = self._next_frame()
                 if frame is None:
@@ -649,16 +663,17 @@ class Relay:
 
     def _handshake_in_safe(self, conn: socket.socket) -> None:
         try:
-            self._handshake_in(conn)
+            self._handshake_hello(conn, read_hello(conn))
         except (OSError, RelayError, ValueError):
             conn.close()
 
-    def _handshake_in(self, conn: socket.socket) -> None:
-        conn.settimeout(10.0)
-        line = _read_line(conn)
-        if not line.startswith(MAGIC):
-            raise RelayError("not a wideep relay (or another version of it)")
-        hello = json.loads(line[len(MAGIC) :])
+    def _handshake_hello_safe(self, conn: socket.socket, hello: dict[str, Any]) -> None:
+        try:
+            self._handshake_hello(conn, hello)
+        except (OSError, RelayError, ValueError):
+            conn.close()
+
+    def _handshake_hello(self, conn: socket.socket, hello: dict[str, Any]) -> None:
         if hello.get("run") != self.run_id:
             _send_line(conn, {"ok": False, "why": "another run"})
             raise RelayError("another run")
@@ -769,7 +784,10 @@ class Relay:
             try:
                 sock = self._connect(host, port, min(5.0, max(wait, 0.5)))
                 socks.append(sock)
-                sock.sendall(MAGIC + json.dumps({"run": self.run_id, "from": self.index, "session": session, "lanes": self.lanes}).encode() + b"\n")
+                hello: dict[str, Any] = {"run": self.run_id, "from": self.index, "session": session, "lanes": self.lanes}
+                if self.starts is not None:
+                    hello["plan"] = {"index": target, "chain": [f"{h}:{p}" for h, p in self.chain], "starts": self.starts}
+                sock.sendall(MAGIC + json.dumps(hello).encode() + b"\n")
                 # The answer waits until the target has attached its own downstream.
                 sock.settimeout(self.connect_timeout + 15)
                 reply = json.loads(_read_line(sock))
@@ -912,6 +930,76 @@ class Relay:
         }
         with contextlib.suppress(OSError):
             write_json_atomic(self.progress_path, data)
+
+
+def listen(port: int, host: str = "0.0.0.0", socket_buffer: int = 0) -> socket.socket:
+    """The receiver's listening socket (raises OSError, e.g. EADDRINUSE, for the caller to name)."""
+    server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _set_buffers(server, socket_buffer)
+        server.bind((host, port))
+        server.listen(16)
+    except OSError:
+        server.close()
+        raise
+    return server
+
+
+def read_hello(conn: socket.socket) -> dict[str, Any]:
+    conn.settimeout(10.0)
+    line = _read_line(conn, PLAN_LINE_LIMIT)
+    if not line.startswith(MAGIC):
+        raise RelayError("not a wideep relay (or another version of it)")
+    hello = json.loads(line[len(MAGIC) :])
+    if not isinstance(hello, dict):
+        raise RelayError("a handshake that is not an object")
+    return hello
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port)."""
+    host, _sep, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def plan_problem(plan: dict[str, Any]) -> str | None:
+    """What is wrong with a plan brought by a hello, or None."""
+    try:
+        index, chain, starts = int(plan["index"]), [parse_address(str(m)) for m in plan["chain"]], plan["starts"]
+        if not 0 < index < len(chain) or not isinstance(starts, dict) or not all(isinstance(v, int) and v >= 0 for v in starts.values()):
+            return "a plan whose index, chain or starts do not fit"
+    except (KeyError, TypeError, ValueError):
+        return "a malformed plan"
+    return None
+
+
+def await_plan(server: socket.socket, run_id: str, timeout: float) -> tuple[socket.socket, dict[str, Any]] | None:
+    """A receiver started before its pass was planned: wait for the first upstream whose hello
+    names this run and carries the plan ({index, chain, starts}); others are refused. Returns
+    that connection and its hello (hand both to Relay.run), or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server.settimeout(max(0.1, min(1.0, deadline - time.monotonic())))
+        try:
+            conn, _addr = server.accept()
+        except TimeoutError:
+            continue
+        try:
+            hello = read_hello(conn)
+            plan = hello.get("plan")
+            if hello.get("run") != run_id:
+                _send_line(conn, {"ok": False, "why": "another run"})
+            elif int(hello.get("lane", 0)) != 0 or not isinstance(plan, dict):
+                _send_line(conn, {"ok": False, "why": "no plan yet"})
+            elif plan_problem(plan) is None:
+                return conn, hello
+            else:
+                _send_line(conn, {"ok": False, "why": plan_problem(plan)})
+        except (OSError, RelayError, ValueError, KeyError, TypeError):
+            pass
+        conn.close()
+    return None
 
 
 def _hung_up(sock: socket.socket) -> bool:

@@ -57,6 +57,61 @@ options:
     description: Write C(.wideep/COMPLETE) (the manifest digest) once every file is complete.
     type: bool
     default: true
+  receive:
+    description:
+      - When this tray lacks a file, start its receiving relay in the same call, detached (as
+        M(wideep.gb200.model_weights_relay) with O(wideep.gb200.model_weights_relay#module:job_path)), before the pass is
+        planned. It listens on O(receive.port) and takes its place in the chain (its index, the chain, the stream's start
+        offsets) from the first upstream of run O(receive.run_id), whose hello carries the plan. It receives the files
+        this check found lacking, forwards the stream downstream, and marks its copy when it holds everything.
+      - This saves the broadcast one module run on every tray between checking and streaming.
+      - Nothing is started in check mode, or when the tray holds every file.
+    type: dict
+    suboptions:
+      run_id:
+        description: The pass's identifier; an upstream of another run is refused.
+        type: str
+        required: true
+      port:
+        description: TCP port to listen on; a port already taken fails this task, naming it.
+        type: int
+        required: true
+      job_path:
+        description: Where the detached relay writes C({started, finished}) and then its result (read it with M(wideep.gb200.relay_wait)).
+        type: path
+        required: true
+      progress_path:
+        description: Progress file the relay rewrites every second.
+        type: path
+      stall_timeout:
+        description: Seconds a send to the downstream may block before that tray is bypassed.
+        type: float
+        default: 30
+      connect_timeout:
+        description: Seconds to wait for the downstream to come up.
+        type: float
+        default: 120
+      idle_timeout:
+        description: Seconds without a byte after which the receiver gives up; no plan within this plus twice O(receive.connect_timeout) ends it too.
+        type: float
+        default: 300
+      lanes:
+        description: TCP connections per hop.
+        type: int
+        default: 2
+      block_bytes:
+        description: Bytes per frame (a multiple of 4096).
+        type: int
+        default: 1048576
+      socket_buffer:
+        description: SO_SNDBUF/SO_RCVBUF in bytes (0 keeps the kernel's autotuning).
+        type: int
+        default: 0
+      page_cache:
+        description: C(drop) written ranges from the page cache behind the writer, or C(keep) them.
+        type: str
+        default: drop
+        choices: [drop, keep]
 seealso:
   - module: wideep.gb200.model_weights_info
 """
@@ -123,18 +178,74 @@ digest:
   description: sha256 of the canonical manifest (what C(.wideep/COMPLETE) holds).
   returned: always
   type: str
+receiver:
+  description: With O(receive), the detached relay started (C(pid), C(job_path), C(port)); empty when none was.
+  returned: always
+  type: dict
+  sample: {"pid": 4242, "job_path": "/models/deepseek-ai/DeepSeek-R1/.wideep/relay-job.json", "port": 18515}
 """
 
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import listen, transport_problems
+from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import detach, receive_planned
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
+    FileEntry,
     apply_marks,
     inspect,
     parse_manifest,
     plan_marks,
 )
+
+RECEIVE_OPTIONS: dict[str, Any] = {
+    "run_id": {"type": "str", "required": True},
+    "port": {"type": "int", "required": True},
+    "job_path": {"type": "path", "required": True},
+    "progress_path": {"type": "path"},
+    "stall_timeout": {"type": "float", "default": 30},
+    "connect_timeout": {"type": "float", "default": 120},
+    "idle_timeout": {"type": "float", "default": 300},
+    "lanes": {"type": "int", "default": 2},
+    "block_bytes": {"type": "int", "default": 1048576},
+    "socket_buffer": {"type": "int", "default": 0},
+    "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
+}
+
+
+def start_receiver(module: AnsibleModule, dest: str, entries: list[FileEntry], lacking: set[str]) -> dict[str, Any]:
+    """Listen now (a taken port fails the task, named), then wait for the plan in a daemon."""
+    spec: dict[str, Any] = module.params["receive"]
+    problems = transport_problems(spec["lanes"], spec["block_bytes"], spec["socket_buffer"])
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    try:
+        server = listen(spec["port"], socket_buffer=spec["socket_buffer"])
+    except OSError as exc:
+        module.fail_json(msg=f"cannot listen on port {spec['port']} to receive {dest}: {exc.strerror or exc}; stop what holds it or choose another port")
+    transport = {
+        "stall_timeout": spec["stall_timeout"],
+        "connect_timeout": spec["connect_timeout"],
+        "idle_timeout": spec["idle_timeout"],
+        "progress_path": spec["progress_path"],
+        "lanes": spec["lanes"],
+        "block": spec["block_bytes"],
+        "socket_buffer": spec["socket_buffer"],
+        "page_cache": spec["page_cache"],
+    }
+    wait = spec["idle_timeout"] + 2 * spec["connect_timeout"]
+
+    def work() -> dict[str, Any]:
+        return receive_planned(server, spec["run_id"], entries, lacking, dest, wait, **transport)
+
+    try:
+        pid = detach(spec["job_path"], work, keep=(server.fileno(),))
+    except OSError as exc:
+        module.fail_json(msg=f"starting the receiving relay failed: {exc}")
+    finally:
+        server.close()  # the daemon holds its own copy
+    return {"pid": pid, "job_path": spec["job_path"], "port": spec["port"]}
 
 
 def main() -> None:
@@ -145,6 +256,7 @@ def main() -> None:
             "full_verify": {"type": "bool", "default": False},
             "repair": {"type": "bool", "default": True},
             "mark_complete": {"type": "bool", "default": True},
+            "receive": {"type": "dict", "options": RECEIVE_OPTIONS},
         },
         supports_check_mode=True,
     )
@@ -161,6 +273,9 @@ def main() -> None:
         except OSError as exc:
             module.fail_json(msg=f"{dest}: {exc}")
     result: dict[str, Any] = {k: v for k, v in report.items() if k != "stamps"}
+    # What the pass plans for this tray: every file not complete (the planner's rule, same report).
+    lacking = {entry.path for entry in entries if report["files"].get(entry.path, {}).get("state") != "complete"}
+    receiver = start_receiver(module, dest, entries, lacking) if module.params["receive"] and lacking and not module.check_mode else {}
     module.exit_json(
         changed=plan["changed"],
         corrupt=sorted(path for path, info in report["files"].items() if info["state"] == "corrupt"),
@@ -170,6 +285,7 @@ def main() -> None:
         unmarked=plan["unmarked"],
         index_problems=plan["index_problems"],
         digest=plan["digest"],
+        receiver=receiver,
         **result,
     )
 

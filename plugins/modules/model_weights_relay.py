@@ -204,62 +204,13 @@ marked:
   type: bool
 """
 
-import os
-import signal
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, RelayError, transport_problems
-from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, mark_received, parse_manifest, write_json_atomic
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, _sep, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _name_process(name: bytes) -> None:
-    """The command line of a pipelined module is only `python3`: give the relay a name for ps/pkill."""
-    try:
-        with open("/proc/self/comm", "wb") as handle:
-            handle.write(name)
-    except OSError:
-        pass
-
-
-def _detach(job_path: str, work: Any) -> int:
-    """Run work() in a daemon of its own session (double fork, stdio on /dev/null, inherited
-    descriptors closed, so this task's SSH channel closes now); its result, or the error that
-    ended it, lands in job_path. Returns the daemon's pid once it runs."""
-    write_json_atomic(job_path, {"started": 1, "finished": 0})
-    ready_r, ready_w = os.pipe()
-    child = os.fork()
-    if child:
-        os.close(ready_w)
-        pid = os.read(ready_r, 32)
-        os.close(ready_r)
-        os.waitpid(child, 0)
-        return int(pid or b"0")
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    try:
-        os.close(ready_r)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.write(ready_w, str(os.getpid()).encode())
-        os.closerange(3, 65536)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        _name_process(b"wideep-relay")
-        try:
-            result = work()
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # reported to whoever waits
-            result = {"failed": True, "msg": f"relay failed: {exc}", "state": "incomplete"}
-        write_json_atomic(job_path, {**result, "started": 1, "finished": 1})
-    finally:
-        os._exit(0)
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, parse_address, transport_problems
+from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import detach, name_process, run_and_mark
+from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, parse_manifest
 
 
 def main() -> None:
@@ -291,7 +242,7 @@ def main() -> None:
     params: dict[str, Any] = module.params
     try:
         entries = parse_manifest({"files": params["manifest"]})
-        chain = [_address(member) for member in params["chain"]]
+        chain = [parse_address(member) for member in params["chain"]]
         starts = {str(k): int(v) for k, v in params["starts"].items()}
     except ValueError as exc:
         module.fail_json(msg=f"bad relay spec: {exc}")
@@ -318,28 +269,20 @@ def main() -> None:
         block=params["block_bytes"],
         socket_buffer=params["socket_buffer"],
         page_cache=params["page_cache"],
+        # downstream hellos carry the plan: a receiver started by model_weights_mark learns it so
+        starts=starts,
     )
 
     def work() -> dict[str, Any]:
-        try:
-            result = relay.run()
-        except (OSError, RelayError) as exc:
-            return {"failed": True, "msg": f"relay {params['index']} failed: {exc}", "holds_all": False, "marked": False, **relay.result()}
-        holds_all = marked = False
-        if params["mark_complete"] and params["index"] != 0:
-            try:
-                holds_all, marked = mark_received(params["dest"], entries, result)
-            except OSError as exc:  # the files are published; the next pass's check marks them
-                result["failed"] = {**result["failed"], ".wideep/COMPLETE": f"marking the copy failed: {exc}"}
-        return {"changed": bool(result["published"]) or marked, "holds_all": holds_all, "marked": marked, **result}
+        return run_and_mark(relay, entries, params["dest"], params["mark_complete"])
 
     if params["job_path"]:
         try:
-            pid = _detach(params["job_path"], work)
+            pid = detach(params["job_path"], work)
         except OSError as exc:
             module.fail_json(msg=f"starting the relay failed: {exc}")
         module.exit_json(changed=False, pid=pid, job_path=params["job_path"])
-    _name_process(b"wideep-relay")
+    name_process()
     outcome = work()
     if outcome.get("failed") is True:  # the relay itself failed (else "failed" lists files that did not verify)
         del outcome["failed"]

@@ -180,7 +180,7 @@ def _lane(port: int, hello: dict[str, Any]) -> Any:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-    sock.sendall(b"WIDEEP2 " + json.dumps(hello).encode() + b"\n")
+    sock.sendall(b"WIDEEP3 " + json.dumps(hello).encode() + b"\n")
     reply = b""
     while not reply.endswith(b"\n"):
         reply += sock.recv(1)
@@ -446,3 +446,93 @@ def test_transport_bounds_are_one_rule_for_the_module_and_the_role(lanes: int, b
     assert [p.split(" is ")[0] for p in transport_problems(lanes, block)] == bad
     names = {"lanes": "L", "block_bytes": "B"}
     assert [p.split(" is ")[0] for p in relay_transport_problems(lanes, block, names)] == [names[b] for b in bad]
+
+
+def test_receivers_started_by_the_check_learn_their_place_from_the_upstreams_hello(source: Path, tmp_path: Path) -> None:
+    """The broadcast role's pass: model_weights_mark checks each tray and, in the same call, starts
+    the receiver of a tray that lacks something, before the pass is planned; the source's hello
+    brings the plan (index, chain, starts) down the chain. A tray that holds everything starts
+    nothing; a stranger's hello is refused; a taken port fails the check, named."""
+    import socket
+
+    manifest = weights.make_manifest(str(source))["files"]
+    entries = weights.parse_manifest({"files": manifest})
+    trays = [tmp_path / f"tray{i}" for i in range(3)]
+    ports = {str(t): BASE_PORT + 800 + i for i, t in enumerate(trays)}
+    full = trays[1]  # already holds the model: no receiver
+    for entry in entries:
+        (full / entry.path).parent.mkdir(parents=True, exist_ok=True)
+        (full / entry.path).write_bytes((source / entry.path).read_bytes())
+    run_id = "pass-in-band-1"
+
+    def check(tray: Path, **receive: Any) -> tuple[int, dict[str, Any], str]:
+        spec = {"run_id": run_id, "port": ports[str(tray)], "job_path": str(tray) + ".job.json", "progress_path": str(tray) + ".progress.json"}
+        spec |= {"connect_timeout": 20, "idle_timeout": 20, "block_bytes": 65536, "lanes": 2} | receive
+        return run_module("model_weights_mark", json.dumps({"dest": str(tray), "manifest": manifest, "receive": spec}))
+
+    infos, pids = {}, {}
+    for tray in trays:
+        rc, held_now, output = check(tray)
+        assert rc == 0, output
+        infos[str(tray)] = held_now
+        pids[str(tray)] = held_now["receiver"].get("pid")
+    assert pids[str(full)] is None and infos[str(full)]["complete"] is True
+    waiting = [t for t in trays if t != full]
+    for tray in waiting:
+        assert pids[str(tray)] > 0 and Path(f"/proc/{pids[str(tray)]}/comm").read_text().strip() == "wideep-relay"
+        assert json.loads(Path(str(tray) + ".job.json").read_text()) == {"started": 1, "finished": 0}
+
+    # a hello of another run, or one without a plan, is refused; the receiver keeps waiting
+    hello_of = {"from": 0, "session": "s", "lanes": 1}
+    strangers = (({"run": "another"} | hello_of, "another run"), ({"run": run_id} | hello_of, "no plan yet"))
+    for hello, why in strangers:
+        with socket.create_connection(("127.0.0.1", ports[str(waiting[0])]), timeout=10) as stranger:
+            stranger.sendall(b"WIDEEP3 " + json.dumps(hello).encode() + b"\n")
+            assert json.loads(stranger.makefile().readline()) == {"ok": False, "why": why}
+
+    # a port that is taken fails the check on that tray, naming the port and the fix
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", BASE_PORT + 810))
+        holder.listen(1)
+        busy = tmp_path / "busy"
+        rc, _res, output = run_module(
+            "model_weights_mark",
+            json.dumps({"dest": str(busy), "manifest": manifest, "receive": {"run_id": run_id, "port": BASE_PORT + 810, "job_path": str(busy) + ".job.json"}}),
+        )
+        assert rc != 0 and f"cannot listen on port {BASE_PORT + 810}" in output and "choose another port" in output
+
+    addresses = {str(t): "127.0.0.1" for t in trays}
+    plan = plan_pass(manifest, infos, addresses, source_host="src", source_dir=str(source), source_address="127.0.0.1", port=0, dest="", run_id=run_id)
+    assert plan["run_id"] == run_id and plan["receivers"] == [str(t) for t in waiting]
+    chain = ["127.0.0.1:0"] + [f"127.0.0.1:{ports[h]}" for h in plan["receivers"]]
+    source_args = {"run_id": run_id, "index": 0, "chain": chain, "manifest": manifest, "starts": plan["starts"], "source_dir": str(source)}
+    source_args["block_bytes"] = 65536
+    rc, sent, output = run_module("model_weights_relay", json.dumps(source_args | {"connect_timeout": 20}))
+    assert rc == 0, output
+    assert sent["bytes_sent"] == sum(e.size for e in entries)  # once down the chain, not once per tray
+    for tray in waiting:
+        rc, done, output = run_module("relay_wait", json.dumps({"job_path": str(tray) + ".job.json", "interval": 1, "timeout": 60}))
+        assert rc == 0, output
+        assert done["state"] == "complete" and done["holds_all"] is True and done["marked"] is True, done
+        assert weights.inspect(str(tray), entries, full_verify=True)["complete"]
+    assert not Path(str(full) + ".job.json").exists()  # nothing was started there
+
+
+def test_a_receiver_whose_plan_never_comes_ends_and_frees_its_port(source: Path, tmp_path: Path) -> None:
+    """A pass refused after the check (or a source that never started): the receiver gives up
+    after idle_timeout + 2 x connect_timeout, says why in its job file, and the port is free."""
+    import socket
+
+    manifest = weights.make_manifest(str(source))["files"]
+    tray = tmp_path / "tray"
+    port = BASE_PORT + 820
+    spec = {"run_id": "never", "port": port, "job_path": str(tmp_path / "job.json"), "connect_timeout": 0.5, "idle_timeout": 1}
+    rc, _held, output = run_module("model_weights_mark", json.dumps({"dest": str(tray), "manifest": manifest, "receive": spec}))
+    assert rc == 0, output
+    rc, _done, output = run_module("relay_wait", json.dumps({"job_path": spec["job_path"], "interval": 1, "timeout": 30}))
+    assert rc != 0 and "no upstream brought the plan of run never" in output, output
+    with socket.socket() as again:
+        again.bind(("0.0.0.0", port))  # freed
+    # check mode starts nothing
+    rc, checked, output = run_module("model_weights_mark", json.dumps({"dest": str(tray), "manifest": manifest, "receive": spec}), "--check")
+    assert rc == 0 and checked["receiver"] == {}, output

@@ -31,8 +31,12 @@ def plan_pass(
     disk_margin: float = 0.01,
     what: str = "the weights",
     dest_var: str = "model_weights_dir",
+    run_id: str = "",
 ) -> dict[str, Any]:
-    """infos[host] = a model_weights_mark (or _info) result ({files: {path: {state, have, size}}, free_bytes})."""
+    """infos[host] = a model_weights_mark (or _info) result ({files: {path: {state, have, size}}, free_bytes}).
+
+    run_id: the pass's identifier when the receivers were started with it already (model_weights_mark's
+    receive); else a fresh one."""
     problems: list[str] = []
     needs: dict[str, list[str]] = {}
     starts: dict[str, int] = {}
@@ -56,7 +60,7 @@ def plan_pass(
     problems.extend(f"host {host}: no address in the plan (is it in group gb200?)" for host in needs if not addresses.get(host))
     receivers = [h for h in infos if h in needs]  # inventory order keeps racks together
     chain = [f"{source_address}:0"] + [f"{addresses.get(h, '')}:{port}" for h in receivers]
-    run_id = secrets.token_hex(8)
+    run_id = run_id or secrets.token_hex(8)
     total = sum(e["size"] - starts[e["path"]] for e in manifest if e["path"] in starts)
     members = {h: {"index": i + 1, "needs": needs[h], "dest": dest} for i, h in enumerate(receivers)}
     return {

@@ -1,0 +1,131 @@
+# Copyright (c) 2026 wideep.gb200 authors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A relay as a job on a tray: detached from the task that started it, its result in a file.
+
+Two modules start relays: model_weights_relay (a member whose place in the chain is known: the
+source, or a receiver given the whole plan) and model_weights_mark (a receiver started by the
+same call that checked the tray's copy, before the pass is planned: it waits for the plan to
+arrive with its upstream's hello, see _relay.await_plan). Both run the relay through here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from ._relay import Relay, RelayError, await_plan, parse_address
+from ._weights import FileEntry, layout, mark_received, write_json_atomic
+
+PROCESS_NAME = b"wideep-relay"
+
+
+def name_process(name: bytes = PROCESS_NAME) -> None:
+    """The command line of a pipelined module is only `python3`: give the relay a name for ps/pkill."""
+    try:
+        with open("/proc/self/comm", "wb") as handle:
+            handle.write(name)
+    except OSError:
+        pass
+
+
+def detach(job_path: str, work: Callable[[], dict[str, Any]], keep: tuple[int, ...] = ()) -> int:
+    """Run work() in a daemon of its own session (double fork, stdio on /dev/null, inherited
+    descriptors closed except `keep`, so the task's SSH channel closes now); its result, or the
+    error that ended it, lands in job_path. Returns the daemon's pid once it runs."""
+    write_json_atomic(job_path, {"started": 1, "finished": 0})
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child:
+        os.close(ready_w)
+        pid = os.read(ready_r, 32)
+        os.close(ready_r)
+        os.waitpid(child, 0)
+        return int(pid or b"0")
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    try:
+        os.close(ready_r)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.write(ready_w, str(os.getpid()).encode())
+        low = 3
+        for fd in sorted(keep):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 65536)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        name_process()
+        try:
+            result = work()
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # reported to whoever waits
+            result = {"failed": True, "msg": f"relay failed: {exc}", "state": "incomplete"}
+        write_json_atomic(job_path, {**result, "started": 1, "finished": 1})
+    finally:
+        os._exit(0)
+
+
+def run_and_mark(
+    relay: Relay,
+    entries: list[FileEntry],
+    dest: str | None,
+    mark_complete: bool,
+    server: socket.socket | None = None,
+    first: tuple[socket.socket, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run the relay to its end; a receiver that got everything checks its copy by the stamps and
+    writes .wideep/COMPLETE (mark_complete). A relay that itself failed returns failed=True."""
+    try:
+        result = relay.run(server, first)
+    except (OSError, RelayError) as exc:
+        return {"failed": True, "msg": f"relay {relay.index} failed: {exc}", "holds_all": False, "marked": False, **relay.result()}
+    return _marked(result, entries, dest, mark_complete and relay.index != 0)
+
+
+def _marked(result: dict[str, Any], entries: list[FileEntry], dest: str | None, mark_complete: bool) -> dict[str, Any]:
+    holds_all = marked = False
+    if mark_complete and dest:
+        try:
+            holds_all, marked = mark_received(dest, entries, result)
+        except OSError as exc:  # the files are published; the next pass's check marks them
+            result["failed"] = {**result["failed"], ".wideep/COMPLETE": f"marking the copy failed: {exc}"}
+    return {"changed": bool(result["published"]) or marked, "holds_all": holds_all, "marked": marked, **result}
+
+
+def receive_planned(server: socket.socket, run_id: str, entries: list[FileEntry], needs: set[str], dest: str, wait: float, **transport: Any) -> dict[str, Any]:
+    """A receiver listening before its pass was planned: the first upstream of run `run_id` brings
+    the plan (this tray's index, the chain, the stream's start offsets); then it runs as any
+    receiver and marks its copy. Nothing arriving within `wait` seconds ends it, incomplete."""
+    try:
+        got = await_plan(server, run_id, wait)
+    except OSError as exc:
+        server.close()
+        return {"failed": True, "msg": f"waiting for the plan failed: {exc}", "state": "incomplete", "holds_all": False, "marked": False}
+    if got is None:
+        server.close()
+        return {
+            "failed": True,
+            "msg": f"no upstream brought the plan of run {run_id} within {wait:.0f} s (the pass was refused, or its source never started)",
+            "state": "incomplete",
+            "holds_all": False,
+            "marked": False,
+        }
+    conn, hello = got
+    plan = hello["plan"]
+    starts = {str(k): int(v) for k, v in plan["starts"].items()}
+    relay = Relay(
+        run_id=run_id,
+        index=int(plan["index"]),
+        chain=[parse_address(str(member)) for member in plan["chain"]],
+        segments=layout(entries, starts),
+        needs=needs,
+        dest=dest,
+        starts=starts,
+        **transport,
+    )
+    return run_and_mark(relay, entries, dest, True, server, (conn, hello))
