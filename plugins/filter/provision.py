@@ -145,6 +145,14 @@ def thp_mode(text: str | None) -> str | None:
     return host_limits.thp_mode(text)
 
 
+def sysctls_to_set(wanted: Mapping[str, Any], running: Sequence[str]) -> list[str]:
+    """host_limits_sysctls | wideep.gb200._sysctls_to_set(sysctl -n lines): name=value of those that differ."""
+    try:
+        return host_limits.sysctls_to_set(dict(wanted), list(running))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def rdma_hca_report(listing: str | None) -> dict[str, Any]:
     """'<hca>/<port> <state>' lines | wideep.gb200._rdma_hca_report: {ok, active, inactive, message}."""
     return rdma.hca_report(rdma.port_states(listing))
@@ -166,5 +174,6 @@ class FilterModule:
             "_gdrapi_version": gdrapi_version,
             "_resource_limits": resource_limits,
             "_thp_mode": thp_mode,
+            "_sysctls_to_set": sysctls_to_set,
             "_rdma_hca_report": rdma_hca_report,
         }

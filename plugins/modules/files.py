@@ -43,9 +43,16 @@ options:
     description: Permissions of files whose entry in O(files) gives no C(mode).
     type: str
     default: "0644"
+  directory_mode:
+    description:
+      - Permissions of the directories this module creates (O(dest) and those above a file); a directory that
+        exists keeps its own.
+    type: str
+    default: "0755"
 notes:
-  - Each value of O(files) is a dictionary with C(content) (string, required) and C(mode)
-    (string, optional).
+  - Each value of O(files) is a dictionary with C(content) (string) and C(mode) (string, optional), or,
+    for a file that must not exist (removed if it does), a dictionary whose only key C(state) is C(absent).
+  - Files are written by the user the module runs as (root on a tray), replaced atomically (a new inode).
 """
 
 EXAMPLES = r"""
@@ -58,11 +65,20 @@ EXAMPLES = r"""
       hosts/tray1.sh:
         content: "#!/bin/sh\necho hello\n"
         mode: "0755"
+
+- name: A provisioning role's files in one module run, one of them removed
+  wideep.gb200.files:
+    dest: /
+    files:
+      etc/modprobe.d/nvidia-wideep.conf:
+        content: "options nvidia NVreg_EnableStreamMemOPs=1\n"
+      etc/modules-load.d/nvidia-peermem.conf:
+        state: absent
 """
 
 RETURN = r"""
 changed_files:
-  description: Relative paths of the files written (or that would be, in check mode).
+  description: Relative paths of the files written or removed (or that would be, in check mode).
   returned: always
   type: list
   elements: str
@@ -97,9 +113,21 @@ def _current(path: str) -> tuple[str | None, int | None]:
         return "", stat.S_IMODE(os.stat(path).st_mode)
 
 
-def _write(path: str, content: str, mode: int) -> None:
+def _makedirs(directory: str, mode: int) -> None:
+    """Create directory and its missing parents with exactly `mode` (not masked by the umask)."""
+    if os.path.isdir(directory):
+        return
+    _makedirs(os.path.dirname(directory), mode)
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        return
+    os.chmod(directory, mode)
+
+
+def _write(path: str, content: str, mode: int, directory_mode: int = 0o755) -> None:
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
+    _makedirs(directory, directory_mode)
     fd, tmp = tempfile.mkstemp(prefix=".wideep-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -120,6 +148,7 @@ def main() -> None:
             "dest": {"type": "path", "required": True},
             "files": {"type": "dict", "required": True},
             "mode": {"type": "str", "default": "0644"},
+            "directory_mode": {"type": "str", "default": "0755"},
         },
         supports_check_mode=True,
     )
@@ -129,13 +158,21 @@ def main() -> None:
     for rel, entry in files.items():
         if os.path.isabs(rel) or ".." in rel.split("/"):
             problems.append(f"{rel}: must be a relative path inside dest")
+        elif isinstance(entry, dict) and "state" in entry:
+            if entry != {"state": "absent"}:
+                problems.append(f"{rel}: state takes only the value absent, and no other key beside it")
         elif not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
-            problems.append(f"{rel}: must be a mapping with a string 'content'")
+            problems.append(f"{rel}: must be a mapping with a string 'content' (or only state: absent)")
         else:
             try:
                 _wanted_mode(entry, module.params["mode"])
             except ValueError:
                 problems.append(f"{rel}: mode {entry.get('mode')!r} is not octal")
+    directory_mode = 0o755
+    try:
+        directory_mode = int(module.params["directory_mode"], 8)
+    except ValueError:
+        problems.append(f"directory_mode {module.params['directory_mode']!r} is not octal")
     if problems:
         module.fail_json(msg="; ".join(problems))
 
@@ -145,6 +182,16 @@ def main() -> None:
     for rel in sorted(files):
         entry = files[rel]
         path = os.path.join(dest, rel)
+        if entry.get("state") == "absent":
+            if os.path.lexists(path):
+                changed.append(rel)
+                if module._diff:
+                    diffs.append({"before_header": path, "after_header": path, "before": _current(path)[0] or "", "after": ""})
+                if not module.check_mode:
+                    os.unlink(path)
+            else:
+                unchanged += 1
+            continue
         mode = _wanted_mode(entry, module.params["mode"])
         content, current_mode = _current(path)
         if content == entry["content"] and current_mode == mode:
@@ -154,7 +201,7 @@ def main() -> None:
         if module._diff:
             diffs.append({"before_header": path, "after_header": path, "before": content or "", "after": entry["content"]})
         if not module.check_mode:
-            _write(path, entry["content"], mode)
+            _write(path, entry["content"], mode, directory_mode)
     result: dict[str, Any] = {"changed": bool(changed), "changed_files": changed, "unchanged_files": unchanged}
     if module._diff:
         result["diff"] = diffs

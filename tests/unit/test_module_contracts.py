@@ -195,6 +195,29 @@ def test_files_writes_what_check_mode_said_and_shows_the_same_diff(tmp_path: Pat
     assert results[3]["unchanged_files"] == 2
 
 
+def test_files_removes_absent_entries_and_creates_directories_with_their_mode(tmp_path: Path) -> None:
+    """A provisioning role's files in one call (dest /): one written under new directories, one removed."""
+    root = tmp_path / "root"
+    write_model(root / "etc" / "modules-load.d", {"nvidia-peermem.conf": b"nvidia_peermem\n"})
+    args = {
+        "dest": str(root),
+        "directory_mode": "0750",
+        "files": {
+            "etc/modprobe.d/nvidia-wideep.conf": {"content": "options nvidia NVreg_EnableStreamMemOPs=1\n"},
+            "etc/modules-load.d/nvidia-peermem.conf": {"state": "absent"},
+            "etc/never-there.conf": {"state": "absent"},
+        },
+    }
+    results = run_rounds("files", args, diff=True)
+    assert_check_predicts_apply(results)
+    assert results[1]["changed_files"] == ["etc/modprobe.d/nvidia-wideep.conf", "etc/modules-load.d/nvidia-peermem.conf"]
+    assert not (root / "etc" / "modules-load.d" / "nvidia-peermem.conf").exists()
+    assert (root / "etc" / "modprobe.d").stat().st_mode & 0o777 == 0o750  # created: directory_mode, not the umask's
+    assert results[3]["changed"] is False and results[3]["unchanged_files"] == 3
+    rc, bad, output = run_module("files", json.dumps({"dest": str(root), "files": {"x": {"state": "absent", "content": "y"}}}))
+    assert rc != 0 and "x: state takes only the value absent, and no other key beside it" in output, bad
+
+
 # ------------------------------------------------------------------------------ filters
 
 # plan.py and engine.py belong to the plan and engine-contract work, which documents its own filters.

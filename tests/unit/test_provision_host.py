@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.gdrcopy import dkms_status, gdrapi_version
-from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.host_limits import limits, thp_mode
+from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.host_limits import limits, sysctls_to_set, thp_mode
 from ansible_collections.wideep.gb200.plugins.plugin_utils.provision.rdma import hca_report, port_states
 
 # `dkms status` from the gdrcopy molecule scenario (Debian 12, dkms 3.0.10), plus dkms 2.x lines (Ubuntu 22.04).
@@ -100,3 +100,22 @@ def test_hca_report(listing: str, ok: bool, words: str) -> None:
     report = hca_report(port_states(listing))
     assert report["ok"] is ok
     assert words in report["message"]
+
+
+@pytest.mark.parametrize(
+    ("running", "expected"),
+    [
+        (["1048576", "0"], []),
+        (["65530", "0"], ["vm.max_map_count=1048576"]),
+        (["65530", "1"], ["vm.max_map_count=1048576", "kernel.numa_balancing=0"]),
+    ],
+)
+def test_sysctls_to_set(running: list[str], expected: list[str]) -> None:
+    """host_limits sets only the running values that differ (sysctl -n prints them in order)."""
+    assert sysctls_to_set({"vm.max_map_count": 1048576, "kernel.numa_balancing": 0}, running) == expected
+
+
+def test_sysctls_to_set_compares_multi_field_values_by_words() -> None:
+    assert sysctls_to_set({"net.ipv4.tcp_rmem": "4096 131072 6291456"}, ["4096\t131072\t6291456"]) == []
+    with pytest.raises(ValueError, match="printed 1 values for 2 names"):
+        sysctls_to_set({"a": 1, "b": 2}, ["1"])

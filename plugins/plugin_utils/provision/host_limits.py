@@ -71,3 +71,11 @@ def thp_mode(text: str | None) -> str | None:
         if word.startswith("[") and word.endswith("]"):
             return word[1:-1]
     return None
+
+
+def sysctls_to_set(wanted: Mapping[str, Any], running: Sequence[str]) -> list[str]:
+    """`name=value` for each wanted sysctl whose running value (`sysctl -n` of the names, in order)
+    differs; whitespace inside a value (tabs between fields) counts as one space."""
+    if len(running) != len(wanted):
+        raise ValueError(f"sysctl -n printed {len(running)} values for {len(wanted)} names")
+    return [f"{name}={value}" for (name, value), seen in zip(wanted.items(), running, strict=True) if " ".join(str(value).split()) != " ".join(seen.split())]
