@@ -536,3 +536,37 @@ def test_a_receiver_whose_plan_never_comes_ends_and_frees_its_port(source: Path,
     # check mode starts nothing
     rc, checked, output = run_module("model_weights_mark", json.dumps({"dest": str(tray), "manifest": manifest, "receive": spec}), "--check")
     assert rc == 0 and checked["receiver"] == {}, output
+
+
+def test_a_pass_refused_after_the_check_stops_the_receivers_it_started(source: Path, tmp_path: Path) -> None:
+    """The broadcast role through the real ansible-playbook on localhost: the check starts the
+    tray's receiver, the plan then refuses the pass (here: no address for the tray), and the role
+    stops that receiver before it fails, so the port is free for the next run at once."""
+    import socket
+
+    port = BASE_PORT + 830
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  vars:\n    gb200_plan: {hosts: {localhost: {address: ''}}}\n  roles:\n"
+        "    - role: wideep.gb200.broadcast\n"
+        f"      broadcast_source_dir: {source}\n      broadcast_dest: {tmp_path / 'tray'}\n"
+        f"      broadcast_manifest_cache: {tmp_path / 'manifest.json'}\n      broadcast_port: {port}\n"
+    )
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
+    command += ["-e", f"ansible_python_interpreter={sys.executable}"]
+    proc = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "host localhost: no address in the plan" in out, out[-3000:]
+    assert "Stop the receivers of a pass that cannot finish" in out and "Start the source" not in out
+    deadline = time.monotonic() + 10
+    while True:  # the receiver the check started is gone: its port binds again
+        try:
+            with socket.socket() as again:
+                again.bind(("0.0.0.0", port))
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"port {port} still held after the refused pass"
+            time.sleep(0.2)
+    assert json.loads((tmp_path / "tray" / ".wideep" / "relay-job.json").read_text()) == {"started": 1, "finished": 0}  # killed, not finished
