@@ -607,7 +607,7 @@ class Relay:
             if self.candidates:
                 threading.Thread(target=self._connect_first, daemon=True).start()
             if first is not None:
-                threading.Thread(target=self._handshake_hello_safe, args=first, daemon=True).start()
+                threading.Thread(target=self._handshake_in_safe, args=first, daemon=True).start()
             while self.position < self.total:
                 frame = self._next_frame()
                 if frame is None:
@@ -661,15 +661,10 @@ class Relay:
             # A handshake can wait for our downstream: never hold up the next lane's accept.
             threading.Thread(target=self._handshake_in_safe, args=(conn,), daemon=True).start()
 
-    def _handshake_in_safe(self, conn: socket.socket) -> None:
+    def _handshake_in_safe(self, conn: socket.socket, hello: dict[str, Any] | None = None) -> None:
+        """An upstream's connection: its hello (read here unless await_plan read it already)."""
         try:
-            self._handshake_hello(conn, read_hello(conn))
-        except (OSError, RelayError, ValueError):
-            conn.close()
-
-    def _handshake_hello_safe(self, conn: socket.socket, hello: dict[str, Any]) -> None:
-        try:
-            self._handshake_hello(conn, hello)
+            self._handshake_hello(conn, read_hello(conn) if hello is None else hello)
         except (OSError, RelayError, ValueError):
             conn.close()
 
@@ -989,13 +984,14 @@ def await_plan(server: socket.socket, run_id: str, timeout: float) -> tuple[sock
             hello = read_hello(conn)
             plan = hello.get("plan")
             if hello.get("run") != run_id:
-                _send_line(conn, {"ok": False, "why": "another run"})
+                why: str | None = "another run"
             elif int(hello.get("lane", 0)) != 0 or not isinstance(plan, dict):
-                _send_line(conn, {"ok": False, "why": "no plan yet"})
-            elif plan_problem(plan) is None:
-                return conn, hello
+                why = "no plan yet"
             else:
-                _send_line(conn, {"ok": False, "why": plan_problem(plan)})
+                why = plan_problem(plan)
+            if why is None:
+                return conn, hello
+            _send_line(conn, {"ok": False, "why": why})
         except (OSError, RelayError, ValueError, KeyError, TypeError):
             pass
         conn.close()

@@ -570,3 +570,29 @@ def test_a_pass_refused_after_the_check_stops_the_receivers_it_started(source: P
             assert time.monotonic() < deadline, f"port {port} still held after the refused pass"
             time.sleep(0.2)
     assert json.loads((tmp_path / "tray" / ".wideep" / "relay-job.json").read_text()) == {"started": 1, "finished": 0}  # killed, not finished
+
+
+def test_the_broadcast_role_moves_a_whole_copy_in_one_pass_and_a_rerun_moves_nothing(source: Path, tmp_path: Path) -> None:
+    """The role end to end through the real ansible-playbook on localhost (the tray at 127.0.0.1,
+    the source beside it): the check starts the receiver, the source's hello brings it the plan of
+    the same run, the copy verifies and is marked, no second pass runs; a re-run starts nothing."""
+    manifest = weights.parse_manifest({"files": weights.make_manifest(str(source))["files"]})
+    tray = tmp_path / "tray"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  vars:\n    gb200_plan: {hosts: {localhost: {address: 127.0.0.1}}}\n  roles:\n"
+        "    - role: wideep.gb200.broadcast\n"
+        f"      broadcast_source_dir: {source}\n      broadcast_dest: {tray}\n"
+        f"      broadcast_manifest_cache: {tmp_path / 'manifest.json'}\n      broadcast_port: {BASE_PORT + 840}\n"
+    )
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
+    command += ["-e", f"ansible_python_interpreter={sys.executable}"]
+    first = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    assert weights.inspect(str(tray), manifest, full_verify=True)["complete"]
+    assert weights.read_marker(str(tray)) == weights.manifest_digest(manifest)
+    assert "(pass 1)" in first.stdout and "(pass 2)" not in first.stdout
+    again = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "Every tray holds the model" in again.stdout and "Start the source" not in again.stdout
