@@ -52,7 +52,8 @@ options:
 notes:
   - Each value of O(files) is a dictionary with C(content) (string) and C(mode) (string, optional), or,
     for a file that must not exist (removed if it does), a dictionary whose only key C(state) is C(absent).
-  - Files are written by the user the module runs as (root on a tray), replaced atomically (a new inode).
+  - Files are written by the user the module runs as (root on a tray), replaced atomically (a new inode); a file with
+    the wanted content and mode but another owner or group is rewritten, so that it belongs to that user again.
 """
 
 EXAMPLES = r"""
@@ -84,7 +85,7 @@ changed_files:
   elements: str
   sample: [plan.json, hosts/tray1.sh]
 unchanged_files:
-  description: How many files already had the wanted content and mode.
+  description: How many files already had the wanted content, mode and owner (or were absent as wanted).
   returned: always
   type: int
   sample: 71
@@ -123,6 +124,15 @@ def _makedirs(directory: str, mode: int) -> None:
     except FileExistsError:
         return
     os.chmod(directory, mode)
+
+
+def _owned_by_us(path: str) -> bool:
+    """Owned by the user and group this module runs as (root on a tray); a rewrite makes it so."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid())
 
 
 def _write(path: str, content: str, mode: int, directory_mode: int = 0o755) -> None:
@@ -194,7 +204,7 @@ def main() -> None:
             continue
         mode = _wanted_mode(entry, module.params["mode"])
         content, current_mode = _current(path)
-        if content == entry["content"] and current_mode == mode:
+        if content == entry["content"] and current_mode == mode and _owned_by_us(path):
             unchanged += 1
             continue
         changed.append(rel)

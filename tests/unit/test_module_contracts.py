@@ -214,6 +214,12 @@ def test_files_removes_absent_entries_and_creates_directories_with_their_mode(tm
     assert not (root / "etc" / "modules-load.d" / "nvidia-peermem.conf").exists()
     assert (root / "etc" / "modprobe.d").stat().st_mode & 0o777 == 0o750  # created: directory_mode, not the umask's
     assert results[3]["changed"] is False and results[3]["unchanged_files"] == 3
+    # owner root, as the file/template/copy tasks it replaced said: another owner is put right
+    written = root / "etc" / "modprobe.d" / "nvidia-wideep.conf"
+    os.chown(written, 65534, 65534)
+    rc, fixed, output = run_module("files", json.dumps(args))
+    assert rc == 0 and fixed["changed_files"] == ["etc/modprobe.d/nvidia-wideep.conf"], output
+    assert (written.stat().st_uid, written.stat().st_gid) == (os.geteuid(), os.getegid())
     rc, bad, output = run_module("files", json.dumps({"dest": str(root), "files": {"x": {"state": "absent", "content": "y"}}}))
     assert rc != 0 and "x: state takes only the value absent, and no other key beside it" in output, bad
 
