@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.health import registered
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, summary_lines
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.unit import reset_record, restart_lines, worker_units
@@ -39,6 +41,25 @@ def gb200_worker_units(plan: Mapping[str, Any], hosts: list[str], infos: list[An
     return {**units, "restart_lines": restart_lines(units)}
 
 
+def gb200_secret_env_files(specs: Any, values: Any) -> dict[str, Any]:
+    """containers_specs | wideep.gb200._secret_env_files(containers_secret_env): the root-only env file
+    of every spec that names secrets, as wideep.gb200.files entries under dest / ({path: {content}},
+    NAME=value lines in the spec's order). A name without a value fails here, naming the container."""
+    files: dict[str, Any] = {}
+    for spec in specs or []:
+        names = list(spec.get("secret_env") or [])
+        if not names:
+            continue
+        missing = [name for name in names if name not in (values or {})]
+        if missing:
+            raise AnsibleFilterError(f"{spec.get('name')}: no value in containers_secret_env (gb200_secret_env) for {', '.join(missing)}")
+        path = str(spec["env_file"])
+        if not path.startswith("/"):
+            raise AnsibleFilterError(f"{spec.get('name')}: env_file {path!r} is not an absolute path")
+        files[path.lstrip("/")] = {"content": "".join(f"{name}={values[name]}\n" for name in names)}
+    return files
+
+
 def gb200_restart_reset(range_response: Any) -> str:
     """etcd /v3/kv/range answer | wideep.gb200._restart_reset: the reset restart record, base64."""
     return reset_record(range_response)
@@ -51,4 +72,5 @@ class FilterModule:
             "_drift": gb200_drift,
             "_worker_units": gb200_worker_units,
             "_restart_reset": gb200_restart_reset,
+            "_secret_env_files": gb200_secret_env_files,
         }
