@@ -223,6 +223,12 @@ bench-rack: venv pythonpath ## 18-tray rack: site from bare, then a no-op site; 
 	ANSIBLE_COLLECTIONS_PATH="$(BUILD)/pythonpath" WIDEEP_EMU_NAME="$${WIDEEP_EMU_NAME:-wideep-rack}" \
 		WIDEEP_EMU_SUBNET="$${WIDEEP_EMU_SUBNET:-172.31.243.0/24}" python benchmarks/rack_bench.py $(RACK_ARGS)
 
+.PHONY: bench-task-cost
+# What one task costs the controller (a play of skipped tasks, one of `command: true`, one empty) on
+# the running emulated cluster's trays: the floor under a rack's no-op run (docs/rack.md).
+bench-task-cost: venv pythonpath ## Controller CPU per task and host, skipped or running a module, on the running emulated cluster (build/bench/task_cost.json; ~1-2 min)
+	python benchmarks/task_cost.py
+
 .PHONY: bench-relay
 bench-relay: venv pythonpath ## The relay's ceiling, no shaping: hop and chains of 2/4, lanes 1/2/4, vs sha256/socket/disk ceilings (build/bench/relay.json; ~5 min)
 	python benchmarks/relay_bench.py
