@@ -74,8 +74,8 @@ def main() -> None:
         for kind in ("empty", "skipped", "module"):
             path = Path(tmp) / f"{kind}.yml"
             path.write_text(yaml.safe_dump(playbook(kind, args.tasks), sort_keys=False))
-            runs = [run(path) for _ in range(args.repeat)]
-            rows[kind] = {"seconds": [round(s, 2) for s, _ in runs], "controller_cpu_seconds": [round(c, 2) for _, c in runs]}
+            runs = [run(path) for attempt in range(args.repeat)]
+            rows[kind] = {"seconds": [round(wall, 2) for wall, cpu in runs], "controller_cpu_seconds": [round(cpu, 2) for wall, cpu in runs]}
     empty_cpu = statistics.mean(rows["empty"]["controller_cpu_seconds"])
     results = len(hosts) * args.tasks
     for kind in ("skipped", "module"):
