@@ -538,16 +538,12 @@ def test_a_receiver_whose_plan_never_comes_ends_and_frees_its_port(source: Path,
     assert rc == 0 and checked["receiver"] == {}, output
 
 
-def test_a_pass_refused_after_the_check_stops_the_receivers_it_started(source: Path, tmp_path: Path) -> None:
-    """The broadcast role through the real ansible-playbook on localhost: the check starts the
-    tray's receiver, the plan then refuses the pass (here: no address for the tray), and the role
-    stops that receiver before it fails, so the port is free for the next run at once."""
-    import socket
-
-    port = BASE_PORT + 830
+def _broadcast_role(source: Path, tmp_path: Path, address: str, port: int) -> subprocess.CompletedProcess[str]:
+    """The broadcast role through the real ansible-playbook on localhost: the source directory
+    `source`, the tray's copy at tmp_path/tray, the plan giving localhost `address`."""
     playbook = tmp_path / "play.yml"
     playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  vars:\n    gb200_plan: {hosts: {localhost: {address: ''}}}\n  roles:\n"
+        f"- hosts: localhost\n  gather_facts: false\n  vars:\n    gb200_plan: {{hosts: {{localhost: {{address: {address}}}}}}}\n  roles:\n"
         "    - role: wideep.gb200.broadcast\n"
         f"      broadcast_source_dir: {source}\n      broadcast_dest: {tmp_path / 'tray'}\n"
         f"      broadcast_manifest_cache: {tmp_path / 'manifest.json'}\n      broadcast_port: {port}\n"
@@ -555,7 +551,17 @@ def test_a_pass_refused_after_the_check_stops_the_receivers_it_started(source: P
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
     command += ["-e", f"ansible_python_interpreter={sys.executable}"]
-    proc = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+    return subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+
+
+def test_a_pass_refused_after_the_check_stops_the_receivers_it_started(source: Path, tmp_path: Path) -> None:
+    """The broadcast role through the real ansible-playbook on localhost: the check starts the
+    tray's receiver, the plan then refuses the pass (here: no address for the tray), and the role
+    stops that receiver before it fails, so the port is free for the next run at once."""
+    import socket
+
+    port = BASE_PORT + 830
+    proc = _broadcast_role(source, tmp_path, address="''", port=port)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "host localhost: no address in the plan" in out, out[-3000:]
@@ -578,21 +584,11 @@ def test_the_broadcast_role_moves_a_whole_copy_in_one_pass_and_a_rerun_moves_not
     the same run, the copy verifies and is marked, no second pass runs; a re-run starts nothing."""
     manifest = weights.parse_manifest({"files": weights.make_manifest(str(source))["files"]})
     tray = tmp_path / "tray"
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  vars:\n    gb200_plan: {hosts: {localhost: {address: 127.0.0.1}}}\n  roles:\n"
-        "    - role: wideep.gb200.broadcast\n"
-        f"      broadcast_source_dir: {source}\n      broadcast_dest: {tray}\n"
-        f"      broadcast_manifest_cache: {tmp_path / 'manifest.json'}\n      broadcast_port: {BASE_PORT + 840}\n"
-    )
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-    command += ["-e", f"ansible_python_interpreter={sys.executable}"]
-    first = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+    first = _broadcast_role(source, tmp_path, address="127.0.0.1", port=BASE_PORT + 840)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     assert weights.inspect(str(tray), manifest, full_verify=True)["complete"]
     assert weights.read_marker(str(tray)) == weights.manifest_digest(manifest)
     assert "(pass 1)" in first.stdout and "(pass 2)" not in first.stdout
-    again = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=300)
+    again = _broadcast_role(source, tmp_path, address="127.0.0.1", port=BASE_PORT + 840)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "Every tray holds the model" in again.stdout and "Start the source" not in again.stdout
