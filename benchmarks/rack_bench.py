@@ -94,7 +94,7 @@ def site(label: str) -> dict[str, Any]:
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"),
         ANSIBLE_NOCOLOR="1",
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+        ANSIBLE_CALLBACKS_ENABLED="wideep.gb200.preload,ansible.posix.profile_tasks",  # the first as ansible.cfg says
         PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
     )
     inventories = ["-i", str(ROOT / "build" / "emulated" / "hosts.yml"), "-i", str(ROOT / "inventories" / "emulated")]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_module import run_module
+from ansible_module import run_module, run_module_file
 
 from ansible_collections.wideep.gb200.plugins.module_utils._nvidia_driver import (
     check_driver,
@@ -155,9 +155,15 @@ def test_read_driver_reads_both_files(tmp_path: Path) -> None:
 
 
 def driver_info(proc: Path, **args: Any) -> dict[str, Any]:
+    """The action's answer (its shell read of the two files, judged on the controller), checked
+    against the module's own answer on the same files."""
     rc, result, output = run_module("nvidia_driver_info", json.dumps({"proc_dir": str(proc), **args}))
     assert rc == 0, output
     assert result["changed"] is False
+    assert "invocation" not in result, "the action ran the module instead of its shell read"
+    module = run_module_file("nvidia_driver_info", {"proc_dir": str(proc), **args}, proc.parent)
+    bookkeeping = {"invocation", "action", "_ansible_no_log"}
+    assert {k: v for k, v in result.items() if k not in bookkeeping} == {k: v for k, v in module.items() if k not in bookkeeping}
     return result
 
 

@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# Copyright (c) 2026 wideep.gb200 authors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_info
+short_description: What a provisioning role needs to know about a tray, in one read
+description:
+  - Reads, in one task, the dpkg state of some packages, what some paths are (a file, a directory, a symlink and
+    its target, or nothing), and the content of some small files, so that a role decides from one read what it
+    has to change; on a no-op run nothing, and no other task of the role touches the tray.
+  - Its action plugin does the read with one shell command (C(sh), C(dpkg-query), C(base64); no Python on the host,
+    which a module run costs a tray about 250 ms of CPU for) and runs this module only when that read cannot be
+    used (no C(base64) or C(dpkg-query) there, an unexpected answer). Both give the same result.
+version_added: 0.1.0
+author:
+  - wideep.gb200 authors (@wideep-gb200)
+extends_documentation_fragment:
+  - wideep.gb200._attributes
+  - wideep.gb200._attributes.info_module
+  - wideep.gb200._attributes.posix
+options:
+  packages:
+    description: Debian package names whose dpkg state to read (a name with a version or architecture is not looked up).
+    type: list
+    elements: str
+    default: []
+  paths:
+    description: Paths to describe (not followed when a symlink).
+    type: list
+    elements: path
+    default: []
+  contents:
+    description: Files to read whole (small text files, such as C(/etc/docker/daemon.json)).
+    type: list
+    elements: path
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: What the role needs to know, in one read
+  wideep.gb200.host_info:
+    packages: [rdma-core, ibverbs-providers]
+    paths: [/usr/lib/aarch64-linux-gnu/libmlx5.so]
+    contents: [/etc/docker/daemon.json]
+  register: tray
+
+- name: Install what is missing
+  ansible.builtin.apt:
+    name: "{{ tray.missing_packages }}"
+  when: tray.missing_packages | length > 0
+"""
+
+RETURN = r"""
+installed_packages:
+  description: The asked packages that dpkg says are installed (state C(ii)).
+  returned: always
+  type: list
+  elements: str
+  sample: [rdma-core]
+missing_packages:
+  description: The asked packages that are not installed (unknown to dpkg, removed, or half installed), in the order asked.
+  returned: always
+  type: list
+  elements: str
+  sample: [ibverbs-providers]
+paths:
+  description: >-
+    Per asked path, C(type) (V(file), V(directory), V(link), V(other) or V(absent)), C(exists) (whether it
+    resolves to something: false for a dangling symlink) and, for a symlink, C(target) (as written in the link).
+  returned: always
+  type: dict
+  sample: {"/usr/lib/aarch64-linux-gnu/libmlx5.so": {"type": "link", "exists": true, "target": "libmlx5.so.1"}}
+contents:
+  description: Per asked file, its text (invalid UTF-8 replaced), or null when it is not a readable file.
+  returned: always
+  type: dict
+  sample: {"/etc/docker/daemon.json": "{}\n"}
+"""
+
+import os
+import stat
+import subprocess
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _installed(packages: list[str]) -> list[str]:
+    names = [p for p in packages if not set(p) & set("=:*<>")]
+    if not names:
+        return []
+    try:
+        proc = subprocess.run(
+            ["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Abbrev}\n", *names], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return []
+    found = {line.split("\t")[0] for line in proc.stdout.splitlines() if "\t" in line and line.split("\t")[1].startswith("ii")}
+    return [p for p in names if p in found]
+
+
+def _path(path: str) -> dict[str, Any]:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return {"type": "absent", "exists": False}
+    if stat.S_ISLNK(info.st_mode):
+        return {"type": "link", "exists": os.path.exists(path), "target": os.readlink(path)}
+    if stat.S_ISREG(info.st_mode):
+        return {"type": "file", "exists": True}
+    if stat.S_ISDIR(info.st_mode):
+        return {"type": "directory", "exists": True}
+    return {"type": "other", "exists": True}
+
+
+def _content(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "contents": {"type": "list", "elements": "path", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    packages: list[str] = module.params["packages"]
+    installed = _installed(packages)
+    module.exit_json(
+        changed=False,
+        installed_packages=installed,
+        missing_packages=[p for p in packages if p not in installed],
+        paths={p: _path(p) for p in module.params["paths"]},
+        contents={p: _content(p) for p in module.params["contents"]},
+    )
+
+
+if __name__ == "__main__":
+    main()

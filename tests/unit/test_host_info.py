@@ -1,0 +1,63 @@
+"""wideep.gb200.host_info: its action's shell read and its module give the same answer.
+
+The action (through the real `ansible` command, local connection, this Debian machine's dpkg)
+must answer without running the module (a module result carries `invocation`); the module runs
+as Ansible runs a module file (`python host_info.py ARGS_FILE`), on the same tray-like tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ansible_module import run_module, run_module_file
+
+
+def tree(tmp_path: Path) -> dict[str, list[str]]:
+    root = tmp_path / "tray"
+    (root / "etc" / "docker").mkdir(parents=True)
+    (root / "etc" / "docker" / "daemon.json").write_text('{"runtimes": {}}\n')
+    (root / "latin1.conf").write_bytes(b"caf\xe9\n")
+    (root / "lib").mkdir()
+    (root / "lib" / "libmlx5.so.1").write_bytes(b"\x7fELF")
+    (root / "lib" / "libmlx5.so").symlink_to("libmlx5.so.1")
+    (root / "odd link").symlink_to("a target with spaces and 'quotes'")  # dangling
+    os.mkfifo(root / "fifo")
+    return {
+        "packages": ["bash", "coreutils", "wideep-no-such-package", "bash=5.2.15-2+b2", "dpkg"],
+        "paths": [str(root / p) for p in ("lib/libmlx5.so", "lib/libmlx5.so.1", "lib", "odd link", "fifo", "absent")],
+        "contents": [str(root / p) for p in ("etc/docker/daemon.json", "latin1.conf", "missing.json", "lib")],
+    }
+
+
+def test_the_shell_read_answers_as_the_module_does(tmp_path: Path) -> None:
+    args = tree(tmp_path)
+    rc, shell, output = run_module("host_info", json.dumps(args))
+    assert rc == 0, output
+    assert "invocation" not in shell, "the action ran the module instead of its shell read"
+    module = run_module_file("host_info", args, tmp_path)
+    for key in ("installed_packages", "missing_packages", "paths", "contents"):
+        assert shell[key] == module[key], key
+    assert shell["changed"] is False and module["changed"] is False
+    assert shell["installed_packages"] == ["bash", "coreutils", "dpkg"]
+    assert shell["missing_packages"] == ["wideep-no-such-package", "bash=5.2.15-2+b2"]
+    root = tmp_path / "tray"
+    assert shell["paths"][str(root / "lib" / "libmlx5.so")] == {"type": "link", "exists": True, "target": "libmlx5.so.1"}
+    assert shell["paths"][str(root / "odd link")] == {"type": "link", "exists": False, "target": "a target with spaces and 'quotes'"}
+    assert [shell["paths"][str(root / p)]["type"] for p in ("lib/libmlx5.so.1", "lib", "fifo", "absent")] == ["file", "directory", "other", "absent"]
+    assert shell["paths"][str(root / "absent")]["exists"] is False and shell["paths"][str(root / "fifo")]["exists"] is True
+    assert shell["contents"] == {
+        str(root / "etc" / "docker" / "daemon.json"): '{"runtimes": {}}\n',
+        str(root / "latin1.conf"): "caf\ufffd\n",
+        str(root / "missing.json"): None,
+        str(root / "lib"): None,
+    }
+
+
+def test_what_the_shell_read_cannot_take_goes_to_the_module() -> None:
+    """A path the module expands ($VARS): the module answers, with the expanded path's facts."""
+    args = {"paths": ["$HOME"], "packages": [], "contents": []}
+    rc, result, output = run_module("host_info", json.dumps(args))
+    assert rc == 0 and "invocation" in result, output
+    assert result["paths"][os.environ["HOME"]]["type"] == "directory"
