@@ -13,7 +13,7 @@ description:
   - Reads, in one task, the dpkg state of some packages, what some paths are (a file, a directory, a symlink and
     its target, or nothing), and the content of some small files, so that a role decides from one read what it
     has to change; on a no-op run nothing, and no other task of the role touches the tray.
-  - Its action plugin does the read with one shell command (C(sh), C(dpkg-query), C(base64); no Python on the host,
+  - Its action plugin does the read with one shell command (C(sh), C(dpkg-query), C(base64), C(docker); no Python on the host,
     which a module run costs a tray about 250 ms of CPU for) and runs this module only when that read cannot be
     used (no C(base64) or C(dpkg-query) there, an unexpected answer). Both give the same result.
 version_added: 0.1.0
@@ -38,6 +38,13 @@ options:
     description: Files to read whole (small text files, such as C(/etc/docker/daemon.json)).
     type: list
     elements: path
+    default: []
+  images:
+    description:
+      - Image references (or IDs) to inspect with the tray's C(docker image inspect); RV(images) lists those the tray holds,
+        as M(community.docker.docker_image_info) does with a list of names.
+    type: list
+    elements: str
     default: []
 """
 
@@ -80,8 +87,15 @@ contents:
   returned: always
   type: dict
   sample: {"/etc/docker/daemon.json": "{}\n"}
+images:
+  description: The Engine API's inspection of each asked image the tray holds (C(Id), C(RepoTags), C(Config), ...), in the order asked.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"Id": "sha256:5d0da3dc9764...", "RepoTags": ["lmsysorg/sglang:v0.5.2"]}]
 """
 
+import json
 import os
 import stat
 import subprocess
@@ -128,12 +142,27 @@ def _content(path: str) -> str | None:
         return None
 
 
+def _images(module: AnsibleModule, refs: list[str]) -> list[Any]:
+    found: list[Any] = []
+    for ref in refs:
+        try:
+            proc = subprocess.run(["docker", "image", "inspect", "--", ref], capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            module.fail_json(msg=f"images: no docker command on this host to inspect {ref} with")
+        if proc.returncode == 0:
+            found.extend(json.loads(proc.stdout))
+        elif "No such image" not in proc.stderr:
+            module.fail_json(msg=f"docker image inspect {ref} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return found
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "packages": {"type": "list", "elements": "str", "default": []},
             "paths": {"type": "list", "elements": "path", "default": []},
             "contents": {"type": "list", "elements": "path", "default": []},
+            "images": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -145,6 +174,7 @@ def main() -> None:
         missing_packages=[p for p in packages if p not in installed],
         paths={p: _path(p) for p in module.params["paths"]},
         contents={p: _content(p) for p in module.params["contents"]},
+        images=_images(module, module.params["images"]),
     )
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import shlex
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
 
-def _script(packages: list[str], paths: list[str], contents: list[str]) -> str:
+def _script(packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None) -> str:
     """The read as one POSIX sh script (values quoted into it; only names and paths, never content)."""
     lines = ["set -u"]
     if packages:
@@ -37,6 +38,15 @@ def _script(packages: list[str], paths: list[str], contents: list[str]) -> str:
     for index, path in enumerate(contents):
         q = shlex.quote(path)
         lines.append(f"if [ -f {q} ] && [ -r {q} ]; then printf 'C {index} %s\\n' \"$(base64 -w0 < {q})\" || exit 3; else echo 'C {index} -'; fi")
+    for index, ref in enumerate(images or []):
+        q = shlex.quote(ref)
+        # `docker image inspect` prints what the Engine API's image inspect returns (what
+        # community.docker.docker_image_info returns); "No such image" is an answer, any other
+        # failure (no daemon, no permission) makes the module answer instead.
+        lines.append(
+            f"if out=$(docker image inspect -- {q} 2>/dev/null); then printf 'I {index} %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; "
+            f"elif docker image inspect -- {q} 2>&1 >/dev/null | grep -q 'No such image'; then echo 'I {index} -'; else exit 3; fi"
+        )
     lines.append("echo E")
     return "\n".join(lines) + "\n"
 
@@ -45,7 +55,7 @@ def _decode(text: str) -> str:
     return base64.b64decode(text.encode("ascii"), validate=True).decode("utf-8", errors="replace")
 
 
-def parse(packages: list[str], paths: list[str], contents: list[str], output: str) -> dict[str, Any] | None:
+def parse(packages: list[str], paths: list[str], contents: list[str], output: str, images: list[str] | None = None) -> dict[str, Any] | None:
     """The module's result (less `changed`) from the script's output; None when the output is not what the script
     prints (then the module answers)."""
     lines = output.splitlines()
@@ -54,6 +64,7 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
     status: dict[str, str] = {}
     seen_paths: dict[str, dict[str, Any]] = {}
     seen_contents: dict[str, str | None] = {}
+    seen_images: dict[int, list[Any]] = {}
     try:
         for line in lines[:-1]:
             kind, _sep, rest = line.partition(" ")
@@ -69,14 +80,20 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
                     seen_paths[path] = {"type": fields[1], "exists": fields[1] != "absent"}
                 else:
                     return None
+            elif kind == "I":
+                fields = rest.split(" ")
+                found = [] if fields[1] == "-" else json.loads(_decode(fields[1]))
+                if int(fields[0]) >= len(images or []) or not isinstance(found, list):
+                    return None
+                seen_images[int(fields[0])] = found
             elif kind == "C":
                 fields = rest.split(" ")
                 seen_contents[contents[int(fields[0])]] = None if fields[1] == "-" else _decode(fields[1])
             else:
                 return None
-    except (IndexError, ValueError, binascii.Error):
+    except (IndexError, ValueError, binascii.Error):  # json.JSONDecodeError is a ValueError
         return None
-    if set(seen_paths) != set(paths) or set(seen_contents) != set(contents):
+    if set(seen_paths) != set(paths) or set(seen_contents) != set(contents) or len(seen_images) != len(images or []):
         return None
     installed = [p for p in packages if not set(p) & set("=:*<>") and status.get(p, "").startswith("ii")]
     return {
@@ -84,6 +101,7 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
         "missing_packages": [p for p in packages if p not in installed],
         "paths": seen_paths,
         "contents": seen_contents,
+        "images": [image for index in sorted(seen_images) for image in seen_images[index]],
     }
 
 
@@ -95,21 +113,21 @@ def _strings(value: Any) -> list[str] | None:
     return None
 
 
-def plain_args(args: dict[str, Any]) -> tuple[list[str], list[str], list[str]] | None:
-    """(packages, paths, contents) when the shell read can answer for them: lists of strings, and
-    absolute paths without what the module would expand (type path: ~ and $VARS)."""
-    packages, paths, contents = (_strings(args.get(key)) for key in ("packages", "paths", "contents"))
-    if packages is None or paths is None or contents is None:
+def plain_args(args: dict[str, Any]) -> tuple[list[str], list[str], list[str], list[str]] | None:
+    """(packages, paths, contents, images) when the shell read can answer for them: lists of
+    strings, and absolute paths without what the module would expand (type path: ~ and $VARS)."""
+    packages, paths, contents, images = (_strings(args.get(key)) for key in ("packages", "paths", "contents", "images"))
+    if packages is None or paths is None or contents is None or images is None:
         return None
     if any(set(p) & {"~", "$"} or not p.startswith("/") for p in [*paths, *contents]):
         return None
-    return packages, paths, contents
+    return packages, paths, contents, images
 
 
-def shell_read(action: ActionBase, packages: list[str], paths: list[str], contents: list[str]) -> dict[str, Any] | None:
+def shell_read(action: ActionBase, packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None) -> dict[str, Any] | None:
     """host_info's answer from one `sh -s` on the action's host (become applies as to a module), or None."""
     # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
-    read = ActionBase._low_level_execute_command(action, "/bin/sh -s", in_data=_script(packages, paths, contents).encode())
+    read = ActionBase._low_level_execute_command(action, "/bin/sh -s", in_data=_script(packages, paths, contents, images).encode())
     if read.get("rc") != 0:
         return None
-    return parse(packages, paths, contents, str(read.get("stdout", "")))
+    return parse(packages, paths, contents, str(read.get("stdout", "")), images)

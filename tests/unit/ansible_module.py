@@ -44,12 +44,14 @@ def run_module(module: str, args: str, *flags: str, path_prefix: Path | None = N
     return done.returncode, result, output
 
 
-def run_module_file(module: str, args: dict[str, Any], args_dir: Path) -> dict[str, Any]:
+def run_module_file(module: str, args: dict[str, Any], args_dir: Path, path_prefix: Path | None = None) -> dict[str, Any]:
     """The module's own answer, as Ansible runs a module file (`python MODULE.py ARGS_FILE`), with no
     action plugin in front of it: to compare with what the action answers from a shell read."""
     args_file = args_dir / f"{module}-args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "build" / "pythonpath"))
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}:{env['PATH']}"
     path = ROOT / "plugins" / "modules" / f"{module}.py"
     done = subprocess.run([sys.executable, str(path), str(args_file)], env=env, text=True, capture_output=True, check=True, timeout=60)
     answer: dict[str, Any] = json.loads(done.stdout)

@@ -31,13 +31,37 @@ def tree(tmp_path: Path) -> dict[str, list[str]]:
     }
 
 
+# A stand-in for the tray's docker CLI (unit tests run without a Docker daemon; the cluster tests
+# use the trays' real one): two images it holds, anything else "No such image", and "down:1"
+# answered as a daemon that does not answer.
+FAKE_DOCKER = """#!/bin/sh
+[ "$1 $2 $3" = "image inspect --" ] || exit 2
+case "$4" in
+  app:1) echo '[{"Id": "sha256:aaa", "RepoTags": ["app:1"], "Config": {"Env": ["A=1"]}}]' ;;
+  sha256:bbb) echo '[{"Id": "sha256:bbb", "RepoTags": []}]' ;;
+  down:1) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1 ;;
+  *) echo "Error response from daemon: No such image: $4" >&2; echo "[]"; exit 1 ;;
+esac
+"""
+
+
+def fake_docker(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    return bin_dir
+
+
 def test_the_shell_read_answers_as_the_module_does(tmp_path: Path) -> None:
-    args = tree(tmp_path)
-    rc, shell, output = run_module("host_info", json.dumps(args))
+    args = tree(tmp_path) | {"images": ["app:1", "absent:2", "sha256:bbb"]}
+    bin_dir = fake_docker(tmp_path)
+    rc, shell, output = run_module("host_info", json.dumps(args), path_prefix=bin_dir)
     assert rc == 0, output
     assert "invocation" not in shell, "the action ran the module instead of its shell read"
-    module = run_module_file("host_info", args, tmp_path)
-    for key in ("installed_packages", "missing_packages", "paths", "contents"):
+    module = run_module_file("host_info", args, tmp_path, path_prefix=bin_dir)
+    assert [i["Id"] for i in shell["images"]] == ["sha256:aaa", "sha256:bbb"] and shell["images"][0]["Config"] == {"Env": ["A=1"]}
+    for key in ("installed_packages", "missing_packages", "paths", "contents", "images"):
         assert shell[key] == module[key], key
     assert shell["changed"] is False and module["changed"] is False
     assert shell["installed_packages"] == ["bash", "coreutils", "dpkg"]
@@ -55,9 +79,12 @@ def test_the_shell_read_answers_as_the_module_does(tmp_path: Path) -> None:
     }
 
 
-def test_what_the_shell_read_cannot_take_goes_to_the_module() -> None:
-    """A path the module expands ($VARS): the module answers, with the expanded path's facts."""
+def test_what_the_shell_read_cannot_take_goes_to_the_module(tmp_path: Path) -> None:
+    """A path the module expands ($VARS): the module answers, with the expanded path's facts. A
+    Docker daemon that does not answer is no answer: the module runs and fails, naming it."""
     args = {"paths": ["$HOME"], "packages": [], "contents": []}
     rc, result, output = run_module("host_info", json.dumps(args))
     assert rc == 0 and "invocation" in result, output
     assert result["paths"][os.environ["HOME"]]["type"] == "directory"
+    rc, result, output = run_module("host_info", json.dumps({"images": ["app:1", "down:1"]}), path_prefix=fake_docker(tmp_path))
+    assert rc != 0 and "docker image inspect down:1 failed: Cannot connect to the Docker daemon" in result["msg"], output

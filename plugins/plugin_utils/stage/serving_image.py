@@ -46,7 +46,8 @@ def source_problems(source: Any, image: str, trays: Sequence[str]) -> list[str]:
 
 
 def image_ids(results: Mapping[str, Any]) -> dict[str, str | None]:
-    """host -> image ID (None: absent) from each tray's community.docker.docker_image_info result."""
+    """host -> image ID (None: absent) from each tray's image read (wideep.gb200.host_info's `images`,
+    the same as community.docker.docker_image_info's)."""
     out: dict[str, str | None] = {}
     for host, result in results.items():
         images = (result or {}).get("images") or []
