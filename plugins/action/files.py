@@ -29,11 +29,13 @@ MODULE = "wideep.gb200.files"
 FAST_PATH_FILES = 64
 
 # Reads only. One line per path, in order: "F <octal mode> <uid> <gid> <sha256>" for a regular
-# file, "A" for nothing there, "O" for anything else (a symlink, a directory, a device).
+# file, "D <octal mode> <uid> <gid>" for a directory, "A" for nothing there, "O" for anything else
+# (a symlink, a device).
 READ_SCRIPT = r"""set -u
 printf 'U %s %s\n' "$(id -u)" "$(id -g)"
 for p in "$@"; do
   if [ -L "$p" ]; then echo O
+  elif [ -d "$p" ]; then s=$(stat -c '%a %u %g' -- "$p") && echo "D $s" || echo O
   elif [ -f "$p" ]; then
     s=$(stat -c '%a %u %g' -- "$p") && h=$(sha256sum < "$p") || { echo O; continue; }
     printf 'F %s %s\n' "$s" "${h%% *}"
@@ -42,6 +44,13 @@ for p in "$@"; do
   fi
 done
 """
+
+
+def _octal(text: str) -> int | None:
+    try:
+        return int(text, 8)
+    except ValueError:
+        return None
 
 
 def _wanted(files: Any, default_mode: Any) -> list[tuple[str, str | None, int]] | None:
@@ -71,16 +80,39 @@ def _wanted(files: Any, default_mode: Any) -> list[tuple[str, str | None, int]] 
     return rows
 
 
-def unchanged(wanted: list[tuple[str, str | None, int]], output: str) -> bool:
-    """Whether the read (READ_SCRIPT's output) shows every file as wanted."""
+def _wanted_directories(directories: Any) -> list[tuple[str, int]] | None:
+    """(relative path, mode) per entry of `directories`, sorted; None when out of the ordinary."""
+    if directories is None:
+        return []
+    if not isinstance(directories, dict):
+        return None
+    rows = []
+    for rel, mode_text in sorted(directories.items()):
+        if not isinstance(rel, str) or not rel.strip("/") or rel.startswith("/") or ".." in rel.split("/") or "\n" in rel:
+            return None
+        try:
+            rows.append((rel.rstrip("/"), int(str(mode_text), 8)))
+        except ValueError:
+            return None
+    return rows
+
+
+def unchanged(wanted: list[tuple[str, str | None, int]], output: str, directories: list[tuple[str, int]] | None = None) -> bool:
+    """Whether the read (READ_SCRIPT's output, the directories' lines first) shows every
+    directory and every file as wanted."""
     lines = output.splitlines()
-    if len(lines) != len(wanted) + 1:
+    directories = directories or []
+    if len(lines) != len(directories) + len(wanted) + 1:
         return False
     head = lines[0].split()
     if len(head) != 3 or head[0] != "U":
         return False
     owner = head[1:]
-    for (_rel, sha, mode), line in zip(wanted, lines[1:], strict=True):
+    for (_rel, mode), line in zip(directories, lines[1 : 1 + len(directories)], strict=True):
+        fields = line.split()
+        if len(fields) != 4 or fields[0] != "D" or fields[2:4] != owner or _octal(fields[1]) != mode:
+            return False
+    for (_rel, sha, mode), line in zip(wanted, lines[1 + len(directories) :], strict=True):
         fields = line.split()
         if sha is None:
             if fields != ["A"]:
@@ -88,11 +120,7 @@ def unchanged(wanted: list[tuple[str, str | None, int]], output: str) -> bool:
             continue
         if len(fields) != 5 or fields[0] != "F":
             return False
-        try:
-            have_mode = int(fields[1], 8)
-        except ValueError:
-            return False
-        if have_mode != mode or fields[2:4] != owner or fields[4] != sha:
+        if _octal(fields[1]) != mode or fields[2:4] != owner or fields[4] != sha:
             return False
     return True
 
@@ -105,15 +133,16 @@ class ActionModule(ActionBase):
         args = self._task.args
         dest = args.get("dest")
         wanted = _wanted(args.get("files"), args.get("mode") or "0644")
+        directories = _wanted_directories(args.get("directories"))
         # A dest with `~` or `$` is expanded by the module (type path): leave it to the module.
-        if isinstance(dest, str) and dest.startswith("/") and not set(dest) & {"\n", "~", "$"} and wanted is not None:
+        if isinstance(dest, str) and dest.startswith("/") and not set(dest) & {"\n", "~", "$"} and wanted is not None and directories is not None:
             base = dest.rstrip("/")
-            paths = [f"{base}/{rel}" for rel, _sha, _mode in wanted]
+            paths = [f"{base}/{rel}" for rel, _mode in directories] + [f"{base}/{rel}" for rel, _sha, _mode in wanted]
             command = "/bin/sh -s -- " + " ".join(shlex.quote(p) for p in paths)
             # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
             read = ActionBase._low_level_execute_command(self, command, in_data=READ_SCRIPT.encode())
-            if read.get("rc") == 0 and unchanged(wanted, str(read.get("stdout", ""))):
-                result.update(changed=False, changed_files=[], unchanged_files=len(wanted))
+            if read.get("rc") == 0 and unchanged(wanted, str(read.get("stdout", "")), directories):
+                result.update(changed=False, changed_files=[], unchanged_files=len(wanted), changed_directories=[])
                 if self._task.diff:
                     result["diff"] = []
                 return result

@@ -46,9 +46,16 @@ options:
   directory_mode:
     description:
       - Permissions of the directories this module creates (O(dest) and those above a file); a directory that
-        exists keeps its own.
+        exists keeps its own, unless O(directories) names it.
     type: str
     default: "0755"
+  directories:
+    description:
+      - Relative path -> mode (string) of directories under O(dest) that must exist with exactly that mode, owned by
+        the user the module runs as (root on a tray), such as a root-only directory of secret files; created, or their
+        mode and owner put right, before the files are written.
+    type: dict
+    default: {}
 notes:
   - Each value of O(files) is a dictionary with C(content) (string) and C(mode) (string, optional), or,
     for a file that must not exist (removed if it does), a dictionary whose only key C(state) is C(absent).
@@ -89,6 +96,12 @@ unchanged_files:
   returned: always
   type: int
   sample: 71
+changed_directories:
+  description: Relative paths of the O(directories) created or whose mode or owner was put right (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [etc/wideep/secret-env]
 """
 
 import os
@@ -159,6 +172,7 @@ def main() -> None:
             "files": {"type": "dict", "required": True},
             "mode": {"type": "str", "default": "0644"},
             "directory_mode": {"type": "str", "default": "0755"},
+            "directories": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -178,6 +192,15 @@ def main() -> None:
                 _wanted_mode(entry, module.params["mode"])
             except ValueError:
                 problems.append(f"{rel}: mode {entry.get('mode')!r} is not octal")
+    wanted_dirs: dict[str, int] = {}
+    for rel, mode_text in (module.params["directories"] or {}).items():
+        if os.path.isabs(rel) or ".." in rel.split("/") or not rel.strip("/"):
+            problems.append(f"directories: {rel}: must be a relative path inside dest")
+            continue
+        try:
+            wanted_dirs[rel] = int(str(mode_text), 8)
+        except ValueError:
+            problems.append(f"directories: {rel}: mode {mode_text!r} is not octal")
     directory_mode = 0o755
     try:
         directory_mode = int(module.params["directory_mode"], 8)
@@ -186,6 +209,23 @@ def main() -> None:
     if problems:
         module.fail_json(msg="; ".join(problems))
 
+    changed_dirs: list[str] = []
+    for rel in sorted(wanted_dirs):
+        path = os.path.join(dest, rel.rstrip("/"))
+        mode = wanted_dirs[rel]
+        if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
+            module.fail_json(msg=f"directories: {path} exists and is not a directory; move it away")
+        if os.path.isdir(path):
+            info = os.stat(path)
+            if stat.S_IMODE(info.st_mode) == mode and (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid()):
+                continue
+        changed_dirs.append(rel)
+        if not module.check_mode:
+            _makedirs(os.path.dirname(path), directory_mode)
+            if not os.path.isdir(path):
+                os.mkdir(path)
+            os.chown(path, os.geteuid(), os.getegid())
+            os.chmod(path, mode)
     changed: list[str] = []
     diffs: list[dict[str, str]] = []
     unchanged = 0
@@ -212,7 +252,8 @@ def main() -> None:
             diffs.append({"before_header": path, "after_header": path, "before": content or "", "after": entry["content"]})
         if not module.check_mode:
             _write(path, entry["content"], mode, directory_mode)
-    result: dict[str, Any] = {"changed": bool(changed), "changed_files": changed, "unchanged_files": unchanged}
+    result: dict[str, Any] = {"changed": bool(changed or changed_dirs), "changed_files": changed, "unchanged_files": unchanged}
+    result["changed_directories"] = changed_dirs
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)

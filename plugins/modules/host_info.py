@@ -46,6 +46,13 @@ options:
     type: list
     elements: str
     default: []
+  container_states:
+    description:
+      - Container names whose C(State) to read (C(docker container inspect --format '{{json .State}}')); only the
+        state, never the rest of the description, which holds the container's environment.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -93,6 +100,11 @@ images:
   type: list
   elements: dict
   sample: [{"Id": "sha256:5d0da3dc9764...", "RepoTags": ["lmsysorg/sglang:v0.5.2"]}]
+container_states:
+  description: Per asked container, the Engine API's C(State) (C(Running), C(Status), C(ExitCode), ...), or null when there is no such container.
+  returned: always
+  type: dict
+  sample: {"sglang-decode-0-r0": {"Running": true, "Status": "running", "ExitCode": 0}}
 """
 
 import json
@@ -151,9 +163,25 @@ def _images(module: AnsibleModule, refs: list[str]) -> list[Any]:
             module.fail_json(msg=f"images: no docker command on this host to inspect {ref} with")
         if proc.returncode == 0:
             found.extend(json.loads(proc.stdout))
-        elif "No such image" not in proc.stderr:
+        elif "no such image" not in proc.stderr.lower():
             module.fail_json(msg=f"docker image inspect {ref} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return found
+
+
+def _container_states(module: AnsibleModule, names: list[str]) -> dict[str, Any]:
+    states: dict[str, Any] = {}
+    for name in names:
+        try:
+            proc = subprocess.run(["docker", "container", "inspect", "--format", "{{json .State}}", "--", name], capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            module.fail_json(msg=f"container_states: no docker command on this host to inspect {name} with")
+        if proc.returncode == 0:
+            states[name] = json.loads(proc.stdout)
+        elif "no such container" in proc.stderr.lower():
+            states[name] = None
+        else:
+            module.fail_json(msg=f"docker container inspect {name} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return states
 
 
 def main() -> None:
@@ -163,6 +191,7 @@ def main() -> None:
             "paths": {"type": "list", "elements": "path", "default": []},
             "contents": {"type": "list", "elements": "path", "default": []},
             "images": {"type": "list", "elements": "str", "default": []},
+            "container_states": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -175,6 +204,7 @@ def main() -> None:
         paths={p: _path(p) for p in module.params["paths"]},
         contents={p: _content(p) for p in module.params["contents"]},
         images=_images(module, module.params["images"]),
+        container_states=_container_states(module, module.params["container_states"]),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 
-def _script(packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None) -> str:
+def _script(packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None, containers: list[str] | None = None) -> str:
     """The read as one POSIX sh script (values quoted into it; only names and paths, never content)."""
     lines = ["set -u"]
     if packages:
@@ -45,7 +45,15 @@ def _script(packages: list[str], paths: list[str], contents: list[str], images: 
         # failure (no daemon, no permission) makes the module answer instead.
         lines.append(
             f"if out=$(docker image inspect -- {q} 2>/dev/null); then printf 'I {index} %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; "
-            f"elif docker image inspect -- {q} 2>&1 >/dev/null | grep -q 'No such image'; then echo 'I {index} -'; else exit 3; fi"
+            f"elif docker image inspect -- {q} 2>&1 >/dev/null | grep -qi 'no such image'; then echo 'I {index} -'; else exit 3; fi"
+        )
+    for index, name in enumerate(containers or []):
+        q = shlex.quote(name)
+        # Only the State: a container's whole description holds its environment (secrets included).
+        lines.append(
+            f"if out=$(docker container inspect --format '{{{{json .State}}}}' -- {q} 2>/dev/null); then "
+            f"printf 'K {index} %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; "
+            f"elif docker container inspect -- {q} 2>&1 >/dev/null | grep -qi 'no such container'; then echo 'K {index} -'; else exit 3; fi"
         )
     lines.append("echo E")
     return "\n".join(lines) + "\n"
@@ -55,7 +63,9 @@ def _decode(text: str) -> str:
     return base64.b64decode(text.encode("ascii"), validate=True).decode("utf-8", errors="replace")
 
 
-def parse(packages: list[str], paths: list[str], contents: list[str], output: str, images: list[str] | None = None) -> dict[str, Any] | None:
+def parse(
+    packages: list[str], paths: list[str], contents: list[str], output: str, images: list[str] | None = None, containers: list[str] | None = None
+) -> dict[str, Any] | None:
     """The module's result (less `changed`) from the script's output; None when the output is not what the script
     prints (then the module answers)."""
     lines = output.splitlines()
@@ -65,6 +75,7 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
     seen_paths: dict[str, dict[str, Any]] = {}
     seen_contents: dict[str, str | None] = {}
     seen_images: dict[int, list[Any]] = {}
+    seen_states: dict[str, Any] = {}
     try:
         for line in lines[:-1]:
             kind, _sep, rest = line.partition(" ")
@@ -86,6 +97,9 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
                 if int(fields[0]) >= len(images or []) or not isinstance(found, list):
                     return None
                 seen_images[int(fields[0])] = found
+            elif kind == "K":
+                fields = rest.split(" ")
+                seen_states[(containers or [])[int(fields[0])]] = None if fields[1] == "-" else json.loads(_decode(fields[1]))
             elif kind == "C":
                 fields = rest.split(" ")
                 seen_contents[contents[int(fields[0])]] = None if fields[1] == "-" else _decode(fields[1])
@@ -93,7 +107,8 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
                 return None
     except (IndexError, ValueError, binascii.Error):  # json.JSONDecodeError is a ValueError
         return None
-    if set(seen_paths) != set(paths) or set(seen_contents) != set(contents) or len(seen_images) != len(images or []):
+    answered = len(seen_images) == len(images or []) and set(seen_states) == set(containers or [])
+    if set(seen_paths) != set(paths) or set(seen_contents) != set(contents) or not answered:
         return None
     installed = [p for p in packages if not set(p) & set("=:*<>") and status.get(p, "").startswith("ii")]
     return {
@@ -102,6 +117,7 @@ def parse(packages: list[str], paths: list[str], contents: list[str], output: st
         "paths": seen_paths,
         "contents": seen_contents,
         "images": [image for index in sorted(seen_images) for image in seen_images[index]],
+        "container_states": {name: seen_states[name] for name in containers or []},
     }
 
 
@@ -113,21 +129,26 @@ def _strings(value: Any) -> list[str] | None:
     return None
 
 
-def plain_args(args: dict[str, Any]) -> tuple[list[str], list[str], list[str], list[str]] | None:
-    """(packages, paths, contents, images) when the shell read can answer for them: lists of
-    strings, and absolute paths without what the module would expand (type path: ~ and $VARS)."""
-    packages, paths, contents, images = (_strings(args.get(key)) for key in ("packages", "paths", "contents", "images"))
-    if packages is None or paths is None or contents is None or images is None:
+def plain_args(args: dict[str, Any]) -> tuple[list[str], list[str], list[str], list[str], list[str]] | None:
+    """(packages, paths, contents, images, container_states) when the shell read can answer for
+    them: lists of strings, and absolute paths without what the module would expand (type path:
+    ~ and $VARS)."""
+    lists = [_strings(args.get(key)) for key in ("packages", "paths", "contents", "images", "container_states")]
+    packages, paths, contents, images, containers = lists
+    if packages is None or paths is None or contents is None or images is None or containers is None:
         return None
     if any(set(p) & {"~", "$"} or not p.startswith("/") for p in [*paths, *contents]):
         return None
-    return packages, paths, contents, images
+    return packages, paths, contents, images, containers
 
 
-def shell_read(action: ActionBase, packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None) -> dict[str, Any] | None:
+def shell_read(
+    action: ActionBase, packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None, containers: list[str] | None = None
+) -> dict[str, Any] | None:
     """host_info's answer from one `sh -s` on the action's host (become applies as to a module), or None."""
+    script = _script(packages, paths, contents, images, containers)
     # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
-    read = ActionBase._low_level_execute_command(action, "/bin/sh -s", in_data=_script(packages, paths, contents, images).encode())
+    read = ActionBase._low_level_execute_command(action, "/bin/sh -s", in_data=script.encode())
     if read.get("rc") != 0:
         return None
-    return parse(packages, paths, contents, str(read.get("stdout", "")), images)
+    return parse(packages, paths, contents, str(read.get("stdout", "")), images, containers)

@@ -112,3 +112,25 @@ def test_a_secret_content_never_reaches_the_output(tmp_path: Path) -> None:
         output = files(args, "-vvvv", no_log=True)[1]
         assert SECRET not in output
     assert (dest / "run" / "worker.env").read_text() == f"HF_TOKEN={SECRET}\n"
+
+
+def test_directories_are_checked_by_the_read_and_put_right_by_the_module(tmp_path: Path) -> None:
+    """The containers role's root-only directory of secret env files: created 0700, a wrong mode or
+    owner put right, and a no-op answered by the read."""
+    dest = tmp_path / "root"
+    args = {"dest": str(dest), "mode": "0600", "directory_mode": "0700", "directories": {"etc/secret": "0700"}}
+    args["files"] = {"etc/secret/a.env": {"content": "A=1\n"}}
+    first = files(args)[0]
+    assert module_ran(first) and first["changed_directories"] == ["etc/secret"] and first["changed_files"] == ["etc/secret/a.env"]
+    secret = dest / "etc" / "secret"
+    assert secret.stat().st_mode & 0o777 == 0o700
+    quiet = files(args)[0]
+    assert not module_ran(quiet) and quiet["changed"] is False and quiet["changed_directories"] == []
+    for spoil in (lambda: secret.chmod(0o755), lambda: os.chown(secret, 65534, 65534)):
+        spoil()
+        checked = files(args, "--check")[0]
+        assert module_ran(checked) and checked["changed_directories"] == ["etc/secret"] and checked["changed_files"] == []
+        fixed = files(args)[0]
+        assert module_ran(fixed) and fixed["changed"] is True
+        assert secret.stat().st_mode & 0o777 == 0o700 and (secret.stat().st_uid, secret.stat().st_gid) == (os.geteuid(), os.getegid())
+        assert not module_ran(files(args)[0])

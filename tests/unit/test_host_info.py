@@ -33,14 +33,28 @@ def tree(tmp_path: Path) -> dict[str, list[str]]:
 
 # A stand-in for the tray's docker CLI (unit tests run without a Docker daemon; the cluster tests
 # use the trays' real one): two images it holds, anything else "No such image", and "down:1"
-# answered as a daemon that does not answer.
+# answered as a daemon that does not answer; a running and an exited container, any other "No
+# such container".
 FAKE_DOCKER = """#!/bin/sh
-[ "$1 $2 $3" = "image inspect --" ] || exit 2
-case "$4" in
-  app:1) echo '[{"Id": "sha256:aaa", "RepoTags": ["app:1"], "Config": {"Env": ["A=1"]}}]' ;;
-  sha256:bbb) echo '[{"Id": "sha256:bbb", "RepoTags": []}]' ;;
-  down:1) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1 ;;
-  *) echo "Error response from daemon: No such image: $4" >&2; echo "[]"; exit 1 ;;
+case "$1 $2" in
+  "image inspect")
+    [ "$3" = "--" ] || exit 2
+    case "$4" in
+      app:1) echo '[{"Id": "sha256:aaa", "RepoTags": ["app:1"], "Config": {"Env": ["A=1"]}}]' ;;
+      sha256:bbb) echo '[{"Id": "sha256:bbb", "RepoTags": []}]' ;;
+      down:1) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1 ;;
+      *) echo "Error response from daemon: No such image: $4" >&2; echo "[]"; exit 1 ;;
+    esac ;;
+  "container inspect")
+    shift 2
+    [ "$1" = "--format" ] && { [ "$2" = "{{json .State}}" ] || exit 2; shift 2; }
+    [ "$1" = "--" ] || exit 2
+    case "$2" in
+      worker-up) echo '{"Status": "running", "Running": true, "ExitCode": 0}' ;;
+      worker-down) echo '{"Status": "exited", "Running": false, "ExitCode": 137}' ;;
+      *) echo "Error response from daemon: No such container: $2" >&2; exit 1 ;;
+    esac ;;
+  *) exit 2 ;;
 esac
 """
 
@@ -54,14 +68,19 @@ def fake_docker(tmp_path: Path) -> Path:
 
 
 def test_the_shell_read_answers_as_the_module_does(tmp_path: Path) -> None:
-    args = tree(tmp_path) | {"images": ["app:1", "absent:2", "sha256:bbb"]}
+    args = tree(tmp_path) | {"images": ["app:1", "absent:2", "sha256:bbb"], "container_states": ["worker-up", "worker-down", "worker-gone"]}
     bin_dir = fake_docker(tmp_path)
     rc, shell, output = run_module("host_info", json.dumps(args), path_prefix=bin_dir)
     assert rc == 0, output
     assert "invocation" not in shell, "the action ran the module instead of its shell read"
     module = run_module_file("host_info", args, tmp_path, path_prefix=bin_dir)
     assert [i["Id"] for i in shell["images"]] == ["sha256:aaa", "sha256:bbb"] and shell["images"][0]["Config"] == {"Env": ["A=1"]}
-    for key in ("installed_packages", "missing_packages", "paths", "contents", "images"):
+    assert shell["container_states"] == {
+        "worker-up": {"Status": "running", "Running": True, "ExitCode": 0},
+        "worker-down": {"Status": "exited", "Running": False, "ExitCode": 137},
+        "worker-gone": None,
+    }
+    for key in ("installed_packages", "missing_packages", "paths", "contents", "images", "container_states"):
         assert shell[key] == module[key], key
     assert shell["changed"] is False and module["changed"] is False
     assert shell["installed_packages"] == ["bash", "coreutils", "dpkg"]

@@ -224,6 +224,20 @@ def test_files_removes_absent_entries_and_creates_directories_with_their_mode(tm
     assert (written.stat().st_uid, written.stat().st_gid) == (os.geteuid(), os.getegid())
     rc, bad, output = run_module("files", json.dumps({"dest": str(root), "files": {"x": {"state": "absent", "content": "y"}}}))
     assert rc != 0 and "x: state takes only the value absent, and no other key beside it" in output, bad
+    rc, bad, output = run_module("files", json.dumps({"dest": str(root), "directories": {"../up": "0700", "etc/x": "rwx"}, "files": {}}))
+    assert rc != 0 and "directories: ../up: must be a relative path inside dest" in output and "directories: etc/x: mode 'rwx' is not octal" in output, bad
+
+
+def test_files_directories_check_mode_predicts_apply(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc" / "secret").mkdir(parents=True)
+    (root / "etc" / "secret").chmod(0o755)
+    args = {"dest": str(root), "directories": {"etc/secret": "0700", "run/new": "0750"}, "files": {"etc/secret/a.env": {"content": "A=1\n", "mode": "0600"}}}
+    results = run_rounds("files", args)
+    assert_check_predicts_apply(results)
+    assert results[1]["changed_directories"] == ["etc/secret", "run/new"]
+    assert (root / "etc" / "secret").stat().st_mode & 0o777 == 0o700 and (root / "run" / "new").stat().st_mode & 0o777 == 0o750
+    assert results[3]["changed"] is False and results[3]["changed_directories"] == []
 
 
 # ------------------------------------------------------------------------------ filters
