@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = ("check", "apply", "check again", "apply again")
 
 
-def _env(path_prefix: Path | None) -> dict[str, str]:
+def ansible_env(path_prefix: Path | None = None) -> dict[str, str]:
+    """The environment every test run of ansible/ansible-playbook gets: this checkout as the
+    collection, JSON output, no localhost warnings; PATH prefixed with path_prefix if given."""
     env = dict(
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"),
@@ -38,7 +40,7 @@ def _json_output(stdout: str) -> dict[str, Any]:
 def run_module(module: str, args: str, *flags: str, path_prefix: Path | None = None, timeout: float = 300) -> tuple[int, dict[str, Any], str]:
     """(ansible's exit code, the module's result for localhost, all output) of `ansible localhost -m wideep.gb200.MODULE -a ARGS`."""
     command = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", f"wideep.gb200.{module}", "-a", args, *flags]
-    done = subprocess.run(command, env=_env(path_prefix), text=True, capture_output=True, check=False, cwd=ROOT, timeout=timeout)
+    done = subprocess.run(command, env=ansible_env(path_prefix), text=True, capture_output=True, check=False, cwd=ROOT, timeout=timeout)
     output = done.stdout + done.stderr
     result: dict[str, Any] = _json_output(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     return done.returncode, result, output
@@ -69,7 +71,7 @@ def run_rounds(module: str, args: dict[str, Any], *, diff: bool = False, timeout
         json.dump(play, handle)  # JSON is YAML
     try:
         command = [str(Path(sys.executable).parent / "ansible-playbook"), handle.name, *(["--diff"] if diff else [])]
-        done = subprocess.run(command, env=_env(None), text=True, capture_output=True, check=False, cwd=ROOT, timeout=timeout)
+        done = subprocess.run(command, env=ansible_env(), text=True, capture_output=True, check=False, cwd=ROOT, timeout=timeout)
     finally:
         os.unlink(handle.name)
     assert done.returncode == 0, done.stdout + done.stderr

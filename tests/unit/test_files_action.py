@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ansible_module import ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-token-value-0123456789"
 
@@ -24,13 +26,7 @@ def files(args: dict[str, Any], *flags: str, no_log: bool = False, where: Path |
     play = [{"name": "files", "hosts": "localhost", "gather_facts": False, "tasks": [{"name": "files", "wideep.gb200.files": args, "no_log": no_log}]}]
     playbook = (where or Path(args["dest"]).parent) / "files-play.yml"
     playbook.write_text(json.dumps(play))
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-    )
+    env = ansible_env()
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook), *flags]
     command += ["-e", f"ansible_python_interpreter={sys.executable}"]
     proc = subprocess.run(command, env=env, text=True, capture_output=True, check=False, timeout=120)
