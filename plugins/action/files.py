@@ -24,6 +24,8 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 MODULE = "wideep.gb200.files"
+# The module's options: any other key (a typo) goes to the module, which refuses it by name.
+OPTIONS = frozenset(("dest", "files", "mode", "directory_mode", "directories"))
 # More files than this: one `stat` + `sha256sum` each costs more shell forks than the module's
 # Python start-up saves.
 FAST_PATH_FILES = 64
@@ -134,8 +136,9 @@ class ActionModule(ActionBase):
         dest = args.get("dest")
         wanted = _wanted(args.get("files"), args.get("mode") or "0644")
         directories = _wanted_directories(args.get("directories"))
+        plain = set(args) <= OPTIONS and _octal(str(args.get("directory_mode") or "0755")) is not None
         # A dest with `~` or `$` is expanded by the module (type path): leave it to the module.
-        if isinstance(dest, str) and dest.startswith("/") and not set(dest) & {"\n", "~", "$"} and wanted is not None and directories is not None:
+        if isinstance(dest, str) and dest.startswith("/") and not set(dest) & {"\n", "~", "$"} and wanted is not None and directories is not None and plain:
             base = dest.rstrip("/")
             paths = [f"{base}/{rel}" for rel, _mode in directories] + [f"{base}/{rel}" for rel, _sha, _mode in wanted]
             command = "/bin/sh -s -- " + " ".join(shlex.quote(p) for p in paths)

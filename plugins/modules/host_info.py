@@ -115,9 +115,11 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wideep.gb200.plugins.module_utils._packages import looked_up
+
 
 def _installed(packages: list[str]) -> list[str]:
-    names = [p for p in packages if not set(p) & set("=:*<>")]
+    names = [p for p in packages if looked_up(p)]
     if not names:
         return []
     try:

@@ -5,9 +5,10 @@
 
 A module run costs a tray about 250 ms of CPU (ansible-core's module_utils compiled and imported
 from the AnsiballZ zip, which carries no bytecode); a rack's no-op run pays that on 18 trays per
-task. This read costs a tray a few forks of sh, dpkg-query and base64. It answers what
-wideep.gb200.host_info answers (dpkg states, what paths are, small files' content); an action
-that gets None back runs its module instead, which gives the same answer.
+task. This read costs a tray a few forks of sh, dpkg-query, base64 and docker. It answers what
+wideep.gb200.host_info answers (dpkg states, what paths are, small files' content, images,
+containers' states); an action that gets None back runs its module instead, which gives the same
+answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import shlex
 from typing import Any
 
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.wideep.gb200.plugins.module_utils._packages import looked_up
+
+# host_info's options: any other key (a typo) goes to the module, which refuses it by name.
+OPTIONS = ("packages", "paths", "contents", "images", "container_states")
 
 
 def _script(packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None, containers: list[str] | None = None) -> str:
@@ -110,7 +116,7 @@ def parse(
     answered = len(seen_images) == len(images or []) and set(seen_states) == set(containers or [])
     if set(seen_paths) != set(paths) or set(seen_contents) != set(contents) or not answered:
         return None
-    installed = [p for p in packages if not set(p) & set("=:*<>") and status.get(p, "").startswith("ii")]
+    installed = [p for p in packages if looked_up(p) and status.get(p, "").startswith("ii")]
     return {
         "installed_packages": installed,
         "missing_packages": [p for p in packages if p not in installed],
@@ -133,7 +139,9 @@ def plain_args(args: dict[str, Any]) -> tuple[list[str], list[str], list[str], l
     """(packages, paths, contents, images, container_states) when the shell read can answer for
     them: lists of strings, and absolute paths without what the module would expand (type path:
     ~ and $VARS)."""
-    lists = [_strings(args.get(key)) for key in ("packages", "paths", "contents", "images", "container_states")]
+    if not set(args) <= set(OPTIONS):
+        return None
+    lists = [_strings(args.get(key)) for key in OPTIONS]
     packages, paths, contents, images, containers = lists
     if packages is None or paths is None or contents is None or images is None or containers is None:
         return None

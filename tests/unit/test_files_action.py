@@ -130,3 +130,18 @@ def test_directories_are_checked_by_the_read_and_put_right_by_the_module(tmp_pat
         assert module_ran(fixed) and fixed["changed"] is True
         assert secret.stat().st_mode & 0o777 == 0o700 and (secret.stat().st_uid, secret.stat().st_gid) == (os.geteuid(), os.getegid())
         assert not module_ran(files(args)[0])
+
+
+def test_bad_or_unknown_arguments_reach_the_module_even_when_nothing_differs(tmp_path: Path) -> None:
+    """The read never answers for arguments it does not check: a typo or a bad directory_mode
+    fails as the module says, not as "nothing to do"."""
+    dest = tmp_path / "root"
+    args = {"dest": str(dest), "files": {"a.conf": {"content": "a=1\n"}}}
+    files(args)
+    assert not module_ran(files(args)[0])
+    env = ansible_env()
+    command = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "wideep.gb200.files"]
+    command += ["-e", f"ansible_python_interpreter={sys.executable}"]
+    for extra, said in (({"owner": "root"}, "Unsupported parameters"), ({"directory_mode": "rwx"}, "directory_mode 'rwx' is not octal")):
+        done = subprocess.run([*command, "-a", json.dumps(args | extra)], env=env, text=True, capture_output=True, check=False, timeout=120)
+        assert done.returncode != 0 and said in done.stdout, done.stdout[-2000:]

@@ -107,3 +107,5 @@ def test_what_the_shell_read_cannot_take_goes_to_the_module(tmp_path: Path) -> N
     assert result["paths"][os.environ["HOME"]]["type"] == "directory"
     rc, result, output = run_module("host_info", json.dumps({"images": ["app:1", "down:1"]}), path_prefix=fake_docker(tmp_path))
     assert rc != 0 and "docker image inspect down:1 failed: Cannot connect to the Docker daemon" in result["msg"], output
+    rc, result, output = run_module("host_info", json.dumps({"packages": ["bash"], "package": ["dash"]}))  # a typo
+    assert rc != 0 and "Unsupported parameters" in result["msg"] and "package" in result["msg"], output
