@@ -22,7 +22,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         plain = plain_args(args)
-        answer = shell_read(self, *plain) if plain is not None else None
+        answer = shell_read(self, plain) if plain is not None else None
         if answer is not None:
             result.update(changed=False, **answer)
             return result

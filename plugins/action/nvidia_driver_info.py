@@ -53,7 +53,7 @@ class ActionModule(ActionBase):
 
         def read(*files: str) -> dict[str, Any] | None:
             plain = plain_args({"contents": list(files)})
-            return shell_read(self, *plain) if plain is not None else None
+            return shell_read(self, plain) if plain is not None else None
 
         answer = _judged(args, read) if set(args) <= {"proc_dir", "min_branch", "module_options"} else None
         if answer is not None:

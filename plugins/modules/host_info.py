@@ -53,6 +53,20 @@ options:
     type: list
     elements: str
     default: []
+  containers:
+    description:
+      - Container names to describe, each by its C(State), the image ID it runs (C(Image)) and its C(Labels)
+        (C(docker container inspect) with a format that asks for these three only, never the environment).
+      - What the wideep.gb200.containers role checks before it leaves a container alone.
+    type: list
+    elements: str
+    default: []
+  compute_capabilities:
+    description:
+      - Read each GPU's compute capability (C(nvidia-smi --query-gpu=uuid,compute_cap)); part of a kernel cache's key.
+      - Without C(nvidia-smi), or when its query fails, RV(compute_capabilities) is empty, as for a tray without GPUs.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -105,6 +119,16 @@ container_states:
   returned: always
   type: dict
   sample: {"sglang-decode-0-r0": {"Running": true, "Status": "running", "ExitCode": 0}}
+containers:
+  description: Per asked container, C(State), C(Image) (the ID of the image it runs) and C(Labels), or null when there is no such container.
+  returned: always
+  type: dict
+  sample: {"wideep-decode_0-rank0": {"State": {"Status": "running"}, "Image": "sha256:5d0da3dc9764...", "Labels": {"wideep.gb200.spec": "0123abcd"}}}
+compute_capabilities:
+  description: With O(compute_capabilities), each GPU's compute capability by UUID; empty without GPUs or nvidia-smi, or when not asked.
+  returned: always
+  type: dict
+  sample: {"GPU-4c2f0b7e-1a2b-3c4d-5e6f-000000000001": "10.0"}
 """
 
 import json
@@ -115,6 +139,8 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wideep.gb200.plugins.module_utils._container_read import CONTAINER_FORMAT, STATE_FORMAT
+from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import COMPUTE_CAP_QUERY, parse_compute_caps
 from ansible_collections.wideep.gb200.plugins.module_utils._packages import looked_up
 
 
@@ -170,13 +196,13 @@ def _images(module: AnsibleModule, refs: list[str]) -> list[Any]:
     return found
 
 
-def _container_states(module: AnsibleModule, names: list[str]) -> dict[str, Any]:
+def _inspect(module: AnsibleModule, option: str, names: list[str], template: str) -> dict[str, Any]:
     states: dict[str, Any] = {}
     for name in names:
         try:
-            proc = subprocess.run(["docker", "container", "inspect", "--format", "{{json .State}}", "--", name], capture_output=True, text=True, check=False)
+            proc = subprocess.run(["docker", "container", "inspect", "--format", template, "--", name], capture_output=True, text=True, check=False)
         except FileNotFoundError:
-            module.fail_json(msg=f"container_states: no docker command on this host to inspect {name} with")
+            module.fail_json(msg=f"{option}: no docker command on this host to inspect {name} with")
         if proc.returncode == 0:
             states[name] = json.loads(proc.stdout)
         elif "no such container" in proc.stderr.lower():
@@ -184,6 +210,14 @@ def _container_states(module: AnsibleModule, names: list[str]) -> dict[str, Any]
         else:
             module.fail_json(msg=f"docker container inspect {name} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return states
+
+
+def _compute_capabilities(module: AnsibleModule) -> dict[str, str]:
+    path = module.get_bin_path("nvidia-smi")
+    if not path:
+        return {}
+    rc, out, _err = module.run_command([path, *COMPUTE_CAP_QUERY])
+    return parse_compute_caps(out) if rc == 0 else {}
 
 
 def main() -> None:
@@ -194,6 +228,8 @@ def main() -> None:
             "contents": {"type": "list", "elements": "path", "default": []},
             "images": {"type": "list", "elements": "str", "default": []},
             "container_states": {"type": "list", "elements": "str", "default": []},
+            "containers": {"type": "list", "elements": "str", "default": []},
+            "compute_capabilities": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -206,7 +242,9 @@ def main() -> None:
         paths={p: _path(p) for p in module.params["paths"]},
         contents={p: _content(p) for p in module.params["contents"]},
         images=_images(module, module.params["images"]),
-        container_states=_container_states(module, module.params["container_states"]),
+        container_states=_inspect(module, "container_states", module.params["container_states"], STATE_FORMAT),
+        containers=_inspect(module, "containers", module.params["containers"], CONTAINER_FORMAT),
+        compute_capabilities=_compute_capabilities(module) if module.params["compute_capabilities"] else {},
     )
 
 

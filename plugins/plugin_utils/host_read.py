@@ -7,7 +7,7 @@ A module run costs a tray about 250 ms of CPU (ansible-core's module_utils compi
 from the AnsiballZ zip, which carries no bytecode); a rack's no-op run pays that on 18 trays per
 task. This read costs a tray a few forks of sh, dpkg-query, base64 and docker. It answers what
 wideep.gb200.host_info answers (dpkg states, what paths are, small files' content, images,
-containers' states); an action that gets None back runs its module instead, which gives the same
+containers' states and labels, the GPUs' compute capability); an action that gets None back runs its module instead, which gives the same
 answer.
 """
 
@@ -21,30 +21,51 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.wideep.gb200.plugins.module_utils._container_read import CONTAINER_FORMAT, STATE_FORMAT
+from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import COMPUTE_CAP_QUERY, parse_compute_caps
 from ansible_collections.wideep.gb200.plugins.module_utils._packages import looked_up
 
 # host_info's options: any other key (a typo) goes to the module, which refuses it by name.
-OPTIONS = ("packages", "paths", "contents", "images", "container_states")
+OPTIONS = ("packages", "paths", "contents", "images", "container_states", "containers", "compute_capabilities")
+LISTS = OPTIONS[:-1]
 
 
-def _script(packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None, containers: list[str] | None = None) -> str:
+Ask = dict[str, Any]  # option -> its list (LISTS), and compute_capabilities: bool
+
+
+def _inspect_lines(tag: str, names: list[str], template: str) -> list[str]:
+    """One `docker container inspect --format` per name: "No such container" is an answer (-), any
+    other failure (no daemon, no permission) makes the module answer instead."""
+    lines = []
+    fmt = shlex.quote(template)
+    for index, name in enumerate(names):
+        q = shlex.quote(name)
+        lines.append(
+            f"if out=$(docker container inspect --format {fmt} -- {q} 2>/dev/null); then "
+            f"printf '{tag} {index} %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; "
+            f"elif docker container inspect -- {q} 2>&1 >/dev/null | grep -qi 'no such container'; then echo '{tag} {index} -'; else exit 3; fi"
+        )
+    return lines
+
+
+def _script(ask: Ask) -> str:
     """The read as one POSIX sh script (values quoted into it; only names and paths, never content)."""
     lines = ["set -u"]
-    if packages:
-        quoted = " ".join(shlex.quote(p) for p in packages)
+    if ask["packages"]:
+        quoted = " ".join(shlex.quote(p) for p in ask["packages"])
         # exit 1 names packages dpkg does not know: those are missing
         lines.append(f"dpkg-query --show --showformat 'P ${{Package}}\\t${{db:Status-Abbrev}}\\n' -- {quoted} 2>/dev/null; [ $? -le 1 ] || exit 3")
-    for index, path in enumerate(paths):
+    for index, path in enumerate(ask["paths"]):
         q = shlex.quote(path)
         lines.append(
             f'if [ -L {q} ]; then printf \'S {index} link %s %s\\n\' "$([ -e {q} ] && echo 1 || echo 0)" "$(readlink -n -- {q} | base64 -w0)"; '
             f"elif [ -f {q} ]; then echo 'S {index} file'; elif [ -d {q} ]; then echo 'S {index} directory'; "
             f"elif [ -e {q} ]; then echo 'S {index} other'; else echo 'S {index} absent'; fi"
         )
-    for index, path in enumerate(contents):
+    for index, path in enumerate(ask["contents"]):
         q = shlex.quote(path)
         lines.append(f"if [ -f {q} ] && [ -r {q} ]; then printf 'C {index} %s\\n' \"$(base64 -w0 < {q})\" || exit 3; else echo 'C {index} -'; fi")
-    for index, ref in enumerate(images or []):
+    for index, ref in enumerate(ask["images"]):
         q = shlex.quote(ref)
         # `docker image inspect` prints what the Engine API's image inspect returns (what
         # community.docker.docker_image_info returns); "No such image" is an answer, any other
@@ -53,13 +74,15 @@ def _script(packages: list[str], paths: list[str], contents: list[str], images: 
             f"if out=$(docker image inspect -- {q} 2>/dev/null); then printf 'I {index} %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; "
             f"elif docker image inspect -- {q} 2>&1 >/dev/null | grep -qi 'no such image'; then echo 'I {index} -'; else exit 3; fi"
         )
-    for index, name in enumerate(containers or []):
-        q = shlex.quote(name)
-        # Only the State: a container's whole description holds its environment (secrets included).
+    lines += _inspect_lines("K", ask["container_states"], STATE_FORMAT)
+    lines += _inspect_lines("D", ask["containers"], CONTAINER_FORMAT)
+    if ask["compute_capabilities"]:
+        # The module looks for nvidia-smi in PATH and the sbin directories too (get_bin_path);
+        # without it, or when its query fails, the answer is no GPU ({}), as there.
+        query = " ".join(COMPUTE_CAP_QUERY)
         lines.append(
-            f"if out=$(docker container inspect --format '{{{{json .State}}}}' -- {q} 2>/dev/null); then "
-            f"printf 'K {index} %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; "
-            f"elif docker container inspect -- {q} 2>&1 >/dev/null | grep -qi 'no such container'; then echo 'K {index} -'; else exit 3; fi"
+            f'if smi=$(PATH="$PATH:/sbin:/usr/sbin:/usr/local/sbin" command -v nvidia-smi) && out=$("$smi" {query} 2>/dev/null); then '
+            f"printf 'G %s\\n' \"$(printf '%s' \"$out\" | base64 -w0)\"; else echo 'G -'; fi"
         )
     lines.append("echo E")
     return "\n".join(lines) + "\n"
@@ -69,19 +92,19 @@ def _decode(text: str) -> str:
     return base64.b64decode(text.encode("ascii"), validate=True).decode("utf-8", errors="replace")
 
 
-def parse(
-    packages: list[str], paths: list[str], contents: list[str], output: str, images: list[str] | None = None, containers: list[str] | None = None
-) -> dict[str, Any] | None:
+def parse(ask: Ask, output: str) -> dict[str, Any] | None:
     """The module's result (less `changed`) from the script's output; None when the output is not what the script
     prints (then the module answers)."""
     lines = output.splitlines()
     if not lines or lines[-1] != "E":
         return None
+    paths, contents, images = ask["paths"], ask["contents"], ask["images"]
     status: dict[str, str] = {}
     seen_paths: dict[str, dict[str, Any]] = {}
     seen_contents: dict[str, str | None] = {}
     seen_images: dict[int, list[Any]] = {}
-    seen_states: dict[str, Any] = {}
+    seen: dict[str, dict[str, Any]] = {"K": {}, "D": {}}
+    caps: dict[str, str] | None = None
     try:
         for line in lines[:-1]:
             kind, _sep, rest = line.partition(" ")
@@ -100,12 +123,15 @@ def parse(
             elif kind == "I":
                 fields = rest.split(" ")
                 found = [] if fields[1] == "-" else json.loads(_decode(fields[1]))
-                if int(fields[0]) >= len(images or []) or not isinstance(found, list):
+                if int(fields[0]) >= len(images) or not isinstance(found, list):
                     return None
                 seen_images[int(fields[0])] = found
-            elif kind == "K":
+            elif kind in seen:
                 fields = rest.split(" ")
-                seen_states[(containers or [])[int(fields[0])]] = None if fields[1] == "-" else json.loads(_decode(fields[1]))
+                names = ask["container_states"] if kind == "K" else ask["containers"]
+                seen[kind][names[int(fields[0])]] = None if fields[1] == "-" else json.loads(_decode(fields[1]))
+            elif kind == "G":
+                caps = {} if rest == "-" else parse_compute_caps(_decode(rest))
             elif kind == "C":
                 fields = rest.split(" ")
                 seen_contents[contents[int(fields[0])]] = None if fields[1] == "-" else _decode(fields[1])
@@ -113,9 +139,11 @@ def parse(
                 return None
     except (IndexError, ValueError, binascii.Error):  # json.JSONDecodeError is a ValueError
         return None
-    answered = len(seen_images) == len(images or []) and set(seen_states) == set(containers or [])
+    answered = len(seen_images) == len(images) and set(seen["K"]) == set(ask["container_states"]) and set(seen["D"]) == set(ask["containers"])
+    answered = answered and (caps is not None) == bool(ask["compute_capabilities"])
     if set(seen_paths) != set(paths) or set(seen_contents) != set(contents) or not answered:
         return None
+    packages = ask["packages"]
     installed = [p for p in packages if looked_up(p) and status.get(p, "").startswith("ii")]
     return {
         "installed_packages": installed,
@@ -123,7 +151,9 @@ def parse(
         "paths": seen_paths,
         "contents": seen_contents,
         "images": [image for index in sorted(seen_images) for image in seen_images[index]],
-        "container_states": {name: seen_states[name] for name in containers or []},
+        "container_states": {name: seen["K"][name] for name in ask["container_states"]},
+        "containers": {name: seen["D"][name] for name in ask["containers"]},
+        "compute_capabilities": caps or {},
     }
 
 
@@ -135,28 +165,30 @@ def _strings(value: Any) -> list[str] | None:
     return None
 
 
-def plain_args(args: dict[str, Any]) -> tuple[list[str], list[str], list[str], list[str], list[str]] | None:
-    """(packages, paths, contents, images, container_states) when the shell read can answer for
-    them: lists of strings, and absolute paths without what the module would expand (type path:
-    ~ and $VARS)."""
+def plain_args(args: dict[str, Any]) -> Ask | None:
+    """Every option's list when the shell read can answer for them: lists of strings, and absolute
+    paths without what the module would expand (type path: ~ and $VARS)."""
     if not set(args) <= set(OPTIONS):
         return None
-    lists = [_strings(args.get(key)) for key in OPTIONS]
-    packages, paths, contents, images, containers = lists
-    if packages is None or paths is None or contents is None or images is None or containers is None:
+    caps = args.get("compute_capabilities", False)
+    if not isinstance(caps, bool):
+        return None  # "yes", "true": the module's bool conversion answers for those
+    ask: Ask = {"compute_capabilities": caps}
+    for key in LISTS:
+        value = _strings(args.get(key))
+        if value is None:
+            return None
+        ask[key] = value
+    if any(set(p) & {"~", "$"} or not p.startswith("/") for p in [*ask["paths"], *ask["contents"]]):
         return None
-    if any(set(p) & {"~", "$"} or not p.startswith("/") for p in [*paths, *contents]):
-        return None
-    return packages, paths, contents, images, containers
+    return ask
 
 
-def shell_read(
-    action: ActionBase, packages: list[str], paths: list[str], contents: list[str], images: list[str] | None = None, containers: list[str] | None = None
-) -> dict[str, Any] | None:
+def shell_read(action: ActionBase, ask: Ask) -> dict[str, Any] | None:
     """host_info's answer from one `sh -s` on the action's host (become applies as to a module), or None."""
-    script = _script(packages, paths, contents, images, containers)
+    script = _script(ask)
     # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
     read = ActionBase._low_level_execute_command(action, "/bin/sh -s", in_data=script.encode())
     if read.get("rc") != 0:
         return None
-    return parse(packages, paths, contents, str(read.get("stdout", "")), images, containers)
+    return parse(ask, str(read.get("stdout", "")))

@@ -34,7 +34,8 @@ def tree(tmp_path: Path) -> dict[str, list[str]]:
 # A stand-in for the tray's docker CLI (unit tests run without a Docker daemon; the cluster tests
 # use the trays' real one): two images it holds, anything else "No such image", and "down:1"
 # answered as a daemon that does not answer; a running and an exited container, any other "No
-# such container".
+# such container". `--format` takes host_info's two templates only (its State; its State, image ID
+# and labels), so a read that asked for more (the environment) fails the test.
 FAKE_DOCKER = """#!/bin/sh
 case "$1 $2" in
   "image inspect")
@@ -47,28 +48,52 @@ case "$1 $2" in
     esac ;;
   "container inspect")
     shift 2
-    [ "$1" = "--format" ] && { [ "$2" = "{{json .State}}" ] || exit 2; shift 2; }
+    fmt=
+    [ "$1" = "--format" ] && { fmt=$2; shift 2; }
+    case "$fmt" in
+      "" | "{{json .State}}") ;;
+      '{"State":{{json .State}},"Image":{{json .Image}},"Labels":{{json .Config.Labels}}}') ;;
+      *) exit 2 ;;
+    esac
     [ "$1" = "--" ] || exit 2
     case "$2" in
-      worker-up) echo '{"Status": "running", "Running": true, "ExitCode": 0}' ;;
-      worker-down) echo '{"Status": "exited", "Running": false, "ExitCode": 137}' ;;
+      worker-up) state='{"Status": "running", "Running": true, "ExitCode": 0}'; labels='{"wideep.gb200.spec": "abc", "k": "v w"}' ;;
+      worker-down) state='{"Status": "exited", "Running": false, "ExitCode": 137}'; labels=null ;;
       *) echo "Error response from daemon: No such container: $2" >&2; exit 1 ;;
+    esac
+    case "$fmt" in
+      "{{json .State}}") echo "$state" ;;
+      "") echo '[{"Config": {"Env": ["SECRET=x"]}}]' ;;
+      *) printf '{"State":%s,"Image":"sha256:aaa","Labels":%s}\n' "$state" "$labels" ;;
     esac ;;
   *) exit 2 ;;
 esac
 """
 
 
+# A stand-in for a GB200 tray's nvidia-smi (no GPU here), answering the compute capability query
+# only, with the columns nvidia-smi prints: two GPUs, and a line no GPU answers (ignored).
+FAKE_NVIDIA_SMI = """#!/bin/sh
+[ "$1 $2" = "--query-gpu=uuid,compute_cap --format=csv,noheader,nounits" ] || exit 2
+echo "GPU-4c2f0b7e-0000-0000-0000-000000000001, 10.0"
+echo "GPU-4c2f0b7e-0000-0000-0000-000000000002, 10.0"
+echo "[N/A], [N/A]"
+"""
+
+
 def fake_docker(tmp_path: Path) -> Path:
+    """A directory with the stand-in docker and nvidia-smi, to put first in PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
+    for name, text in (("docker", FAKE_DOCKER), ("nvidia-smi", FAKE_NVIDIA_SMI)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
     return bin_dir
 
 
 def test_the_shell_read_answers_as_the_module_does(tmp_path: Path) -> None:
-    args = tree(tmp_path) | {"images": ["app:1", "absent:2", "sha256:bbb"], "container_states": ["worker-up", "worker-down", "worker-gone"]}
+    names = ["worker-up", "worker-down", "worker-gone"]
+    args = tree(tmp_path) | {"images": ["app:1", "absent:2", "sha256:bbb"], "container_states": names, "containers": names, "compute_capabilities": True}
     bin_dir = fake_docker(tmp_path)
     rc, shell, output = run_module("host_info", json.dumps(args), path_prefix=bin_dir)
     assert rc == 0, output
@@ -80,7 +105,17 @@ def test_the_shell_read_answers_as_the_module_does(tmp_path: Path) -> None:
         "worker-down": {"Status": "exited", "Running": False, "ExitCode": 137},
         "worker-gone": None,
     }
-    for key in ("installed_packages", "missing_packages", "paths", "contents", "images", "container_states"):
+    assert shell["containers"] == {
+        "worker-up": {
+            "State": {"Status": "running", "Running": True, "ExitCode": 0},
+            "Image": "sha256:aaa",
+            "Labels": {"wideep.gb200.spec": "abc", "k": "v w"},
+        },
+        "worker-down": {"State": {"Status": "exited", "Running": False, "ExitCode": 137}, "Image": "sha256:aaa", "Labels": None},
+        "worker-gone": None,
+    }
+    assert shell["compute_capabilities"] == {"GPU-4c2f0b7e-0000-0000-0000-000000000001": "10.0", "GPU-4c2f0b7e-0000-0000-0000-000000000002": "10.0"}
+    for key in ("installed_packages", "missing_packages", "paths", "contents", "images", "container_states", "containers", "compute_capabilities"):
         assert shell[key] == module[key], key
     assert shell["changed"] is False and module["changed"] is False
     assert shell["installed_packages"] == ["bash", "coreutils", "dpkg"]
@@ -109,3 +144,12 @@ def test_what_the_shell_read_cannot_take_goes_to_the_module(tmp_path: Path) -> N
     assert rc != 0 and "docker image inspect down:1 failed: Cannot connect to the Docker daemon" in result["msg"], output
     rc, result, output = run_module("host_info", json.dumps({"packages": ["bash"], "package": ["dash"]}))  # a typo
     assert rc != 0 and "Unsupported parameters" in result["msg"] and "package" in result["msg"], output
+
+
+def test_a_tray_without_nvidia_smi_has_no_compute_capability(tmp_path: Path) -> None:
+    """No nvidia-smi (this machine has none): {} from the read and from the module alike."""
+    args = {"compute_capabilities": True, "paths": ["/"]}
+    rc, shell, output = run_module("host_info", json.dumps(args))
+    assert rc == 0 and "invocation" not in shell, output
+    module = run_module_file("host_info", args, tmp_path)
+    assert shell["compute_capabilities"] == module["compute_capabilities"] == {}
