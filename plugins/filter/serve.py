@@ -14,7 +14,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.health import registered
-from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, summary_lines
+from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.status import drift, listed, summary_lines, unsettled
 from ansible_collections.wideep.gb200.plugins.plugin_utils.serve.unit import reset_record, restart_lines, worker_units
 
 
@@ -31,11 +31,14 @@ def gb200_drift(host_plan: Mapping[str, Any], containers: list[dict[str, Any]]) 
 
 
 def gb200_worker_units(plan: Mapping[str, Any], hosts: list[str], infos: list[Any]) -> dict[str, Any]:
-    """gb200_plan | wideep.gb200._worker_units(hosts, [docker_host_info result per host]): each
-    worker's health (healthy only when all its ranks are), the broken ones, what to stop where."""
+    """gb200_plan | wideep.gb200._worker_units(hosts, [read per host]): each worker's health (healthy
+    only when all its ranks are), the broken ones, what to stop where. A read is host_info's result
+    (`containers`: name -> description or null) or docker_host_info's (`containers`: a list)."""
     by_host: dict[str, Any] = {}
     for host, info in zip(hosts, infos, strict=True):
         containers = info.get("containers") if isinstance(info, Mapping) and not info.get("failed") and not info.get("skipped") else None
+        if isinstance(containers, Mapping):
+            containers = listed(containers)
         by_host[str(host)] = None if containers is None else list(containers)
     units = worker_units(dict(plan), by_host)
     return {**units, "restart_lines": restart_lines(units)}
@@ -60,6 +63,18 @@ def gb200_secret_env_files(specs: Any, values: Any) -> dict[str, Any]:
     return files
 
 
+def gb200_unsettled(specs: Any, seen: Any, secrets_changed: Any = False) -> list[Any]:
+    """containers_specs | wideep.gb200._unsettled(host_info read, secret env files changed): the specs
+    docker_container must look at (plugin_utils/serve/status.py unsettled). The spec hash holds the
+    names of a container's secrets, not their values: when the env files changed, every spec with
+    secrets goes to docker_container too (its environment differs)."""
+    specs = list(specs or [])
+    out = unsettled(specs, seen)
+    if secrets_changed:
+        out += [s for s in specs if s.get("secret_env") and s not in out]
+    return [s for s in specs if s in out]
+
+
 def gb200_restart_reset(range_response: Any) -> str:
     """etcd /v3/kv/range answer | wideep.gb200._restart_reset: the reset restart record, base64."""
     return reset_record(range_response)
@@ -73,4 +88,5 @@ class FilterModule:
             "_worker_units": gb200_worker_units,
             "_restart_reset": gb200_restart_reset,
             "_secret_env_files": gb200_secret_env_files,
+            "_unsettled": gb200_unsettled,
         }

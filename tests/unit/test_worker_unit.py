@@ -124,3 +124,33 @@ def test_the_filter_reads_registered_docker_host_info_results() -> None:
     assert out["broken"] == ["prefill_0"]
     assert [w["reported"] for w in out["workers"]] == [True, True, False]
     assert out["restart_lines"][0].startswith("restarting prefill_0 as a unit")
+
+
+def test_the_filter_reads_registered_host_info_results() -> None:
+    """What the role hands over now: wideep.gb200.host_info's `containers` (name -> State, Image,
+    Labels; null when absent), judged as the same trays listed by docker_host_info are."""
+    listed = _converged()
+    _set(listed, "p0-1", state="exited", status="Exited (137)")
+    _set(listed, "d0-0", spec_hash="0123456789abcdef")
+    hosts = list(listed)
+    infos: list[Any] = []
+    for host in hosts:
+        names = [c["name"] for c in PLAN["hosts"][host]["containers"] if c["kind"] == "worker"]
+        by_name = {e["Names"][0].lstrip("/"): e for e in listed[host]}
+        described = {
+            name: {
+                "State": {"Status": by_name[name]["State"], "ExitCode": 137 if by_name[name]["State"] == "exited" else 0},
+                "Image": "sha256:aaa",
+                "Labels": by_name[name]["Labels"],
+            }
+            for name in names
+        }
+        infos.append({"containers": described, "changed": False})
+    infos[hosts.index("d1-0")] = {"containers": dict.fromkeys(infos[hosts.index("d1-0")]["containers"]), "changed": False}  # removed
+    from_host_info = gb200_worker_units(PLAN, hosts, infos)
+    listed["d1-0"] = []
+    from_docker = gb200_worker_units(PLAN, hosts, [{"containers": listed[h]} for h in hosts])
+    assert from_host_info["broken"] == from_docker["broken"] == ["prefill_0", "decode_0", "decode_1"]
+    assert from_host_info["stop"] == from_docker["stop"]
+    assert from_host_info["restart_lines"] == from_docker["restart_lines"]
+    assert "rank 1 on p0-1: wideep-prefill_0-rank1 is exited (Exited (137))" in from_host_info["restart_lines"][0]
