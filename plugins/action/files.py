@@ -150,5 +150,10 @@ class ActionModule(ActionBase):
                     result["diff"] = []
                 return result
         module = self._execute_module(module_name=MODULE, module_args=dict(args), task_vars=task_vars)
+        if self._task.no_log:
+            # The module's invocation echoes `files` (their content) and a diff shows it: Ansible
+            # censors both on output, not in a registered result. A no_log task keeps neither.
+            module.pop("invocation", None)
+            module.pop("diff", None)
         result.update(module)
         return result

@@ -110,6 +110,27 @@ def test_a_secret_content_never_reaches_the_output(tmp_path: Path) -> None:
     assert (dest / "run" / "worker.env").read_text() == f"HF_TOKEN={SECRET}\n"
 
 
+def test_a_registered_no_log_result_holds_no_secret(tmp_path: Path) -> None:
+    """The containers role registers its no_log secret-files task (to know whether secret values
+    changed): the registered result, shown by a later task, holds `changed` and no content, on the
+    module's path (it writes, --diff) and on the read's."""
+    dest = tmp_path / "secrets"
+    args = {"dest": str(dest), "mode": "0600", "files": {"worker.env": {"content": f"HF_TOKEN={SECRET}\n"}}}
+    tasks = [
+        {"name": "files", "wideep.gb200.files": args, "no_log": True, "register": "written"},
+        {"name": "show", "ansible.builtin.debug": {"var": "written"}},
+    ]
+    playbook = tmp_path / "register-play.yml"
+    playbook.write_text(json.dumps([{"name": "files", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook), "--diff"]
+    command += ["-e", f"ansible_python_interpreter={sys.executable}"]
+    for changed in (True, False):
+        proc = subprocess.run(command, env=ansible_env(), text=True, capture_output=True, check=False, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        shown = json.loads(proc.stdout[proc.stdout.index("{") :])["plays"][0]["tasks"][1]["hosts"]["localhost"]["written"]
+        assert shown["changed"] is changed and SECRET not in proc.stdout + proc.stderr, shown
+
+
 def test_directories_are_checked_by_the_read_and_put_right_by_the_module(tmp_path: Path) -> None:
     """The containers role's root-only directory of secret env files: created 0700, a wrong mode or
     owner put right, and a no-op answered by the read."""
