@@ -47,11 +47,12 @@ def kernel_cache_configs(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
     return kernel_cache.configurations(plan)
 
 
-def kernel_cache_keys(configs: Sequence[Mapping[str, Any]], plan: Mapping[str, Any], host: str, image_info: Any, gpu_info: Any) -> list[dict[str, Any]]:
-    """configs | _kernel_cache_keys(plan, inventory_hostname, image info result, gpu_info result): [{config, key}] of this tray's."""
-    images = (image_info or {}).get("images") or []
+def kernel_cache_keys(configs: Sequence[Mapping[str, Any]], plan: Mapping[str, Any], host: str, tray: Any) -> list[dict[str, Any]]:
+    """configs | _kernel_cache_keys(plan, inventory_hostname, host_info result with the image and
+    compute_capabilities): [{config, key}] of this tray's."""
+    images = (tray or {}).get("images") or []
     image_id = str(images[0]["Id"]) if images else "absent"
-    gpu = kernel_cache.gpu_of(gpu_info)
+    gpu = kernel_cache.gpu_of(tray)
     return [{"config": c["config"], "key": kernel_cache.key_of(c, plan, image_id, gpu)} for c in configs if host in c["trays"]]
 
 

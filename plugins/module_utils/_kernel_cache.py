@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MARKER = "KEY.json"
@@ -106,13 +107,33 @@ def scan(root: str) -> dict[str, Any]:
     return out
 
 
+def parse_marker(text: str | None) -> dict[str, Any] | None:
+    """A marker's JSON object; None when there is none or it is not one."""
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_marker(root: str) -> dict[str, Any] | None:
     try:
         with open(os.path.join(root, MARKER), encoding="utf-8") as handle:
-            data = json.load(handle)
+            return parse_marker(handle.read())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+
+
+def count_compiles(lines: Iterable[str]) -> dict[str, int]:
+    """Compile runs per configuration, from the lines of compile-log.jsonl (bad lines skipped)."""
+    compiles: dict[str, int] = {}
+    for line in lines:
+        try:
+            config = str(json.loads(line).get("config"))
+        except (ValueError, AttributeError):
+            continue
+        compiles[config] = compiles.get(config, 0) + 1
+    return compiles
 
 
 def key_differences(have: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
@@ -121,9 +142,24 @@ def key_differences(have: dict[str, Any] | None, want: dict[str, Any]) -> list[s
     return [f"{name}: {have.get(name)!r} here, {value!r} wanted" for name, value in sorted(want.items()) if have.get(name) != value]
 
 
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
 def verify(root: str, key: dict[str, Any], full: bool = False) -> dict[str, Any]:
     """{state: absent|stale|incomplete|complete, why, kernels} of one cache directory against a key."""
-    marker = read_marker(root)
+    return verify_marker(root, read_marker(root), key, _size, _sha256 if full else None)
+
+
+def verify_marker(
+    root: str, marker: dict[str, Any] | None, key: dict[str, Any], size_of: Callable[[str], int | None], sha256_of: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """verify's judgement from a marker already read and a way to learn a file's size (None: no
+    such file) and, for a full verify, its sha256: the module reads the tray's files, the
+    kernel_cache_info action a listing its shell read took."""
     if marker is None:
         return {"state": "absent", "why": f"no {MARKER} in {root}", "kernels": {}}
     kernels = marker.get("kernels", {})
@@ -132,13 +168,12 @@ def verify(root: str, key: dict[str, Any], full: bool = False) -> dict[str, Any]
         return {"state": "stale", "why": "key differs: " + "; ".join(differences), "kernels": kernels}
     for entry in marker.get("files", []):
         path = os.path.join(root, str(entry.get("path", "")))
-        try:
-            size = os.path.getsize(path)
-        except OSError:
+        size = size_of(path)
+        if size is None:
             return {"state": "incomplete", "why": f"{entry.get('path')} is missing", "kernels": kernels}
         if size != entry.get("size"):
             return {"state": "incomplete", "why": f"{entry.get('path')} has {size} bytes, {entry.get('size')} expected", "kernels": kernels}
-        if full and _sha256(path) != entry.get("sha256"):
+        if sha256_of is not None and sha256_of(path) != entry.get("sha256"):
             return {"state": "incomplete", "why": f"{entry.get('path')} does not match its sha256", "kernels": kernels}
     return {"state": "complete", "why": "", "kernels": kernels}
 

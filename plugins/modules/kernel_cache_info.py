@@ -64,13 +64,12 @@ compiles:
   sample: {"d7a7a5c74c23958b": 1}
 """
 
-import json
 import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wideep.gb200.plugins.module_utils._kernel_cache import COMPILE_LOG, verify
+from ansible_collections.wideep.gb200.plugins.module_utils._kernel_cache import COMPILE_LOG, count_compiles, verify
 
 
 def main() -> None:
@@ -91,13 +90,8 @@ def main() -> None:
         caches[config] = verify(os.path.join(root, config), dict(item.get("key") or {}), full=module.params["full_verify"])
     compiles: dict[str, int] = {}
     try:
-        with open(os.path.join(root, COMPILE_LOG), encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    config = str(json.loads(line).get("config"))
-                except ValueError:
-                    continue
-                compiles[config] = compiles.get(config, 0) + 1
+        with open(os.path.join(root, COMPILE_LOG), encoding="utf-8", errors="replace") as handle:
+            compiles = count_compiles(handle)
     except OSError:
         pass
     module.exit_json(changed=False, caches=caches, compiles=compiles)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_module import run_module
+from ansible_module import run_module, run_module_file
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _kernel_cache as kc
 from ansible_collections.wideep.gb200.plugins.plugin_utils.engine.contract import load_contract
@@ -142,8 +142,12 @@ def test_the_compile_runs_the_workers_container_in_the_foreground_on_the_staging
 def test_key_and_gpus() -> None:
     plan = plan_for()
     config = stage_kc.configurations(plan)[0]
-    assert stage_kc.gpu_of({"gpus": [{"compute_cap": "10.0"}] * 4}) == "10.0"
-    assert stage_kc.gpu_of({"gpus": []}) == "none"
+    # host_info's compute_capabilities (what the role reads), and gpu_info's result as the H200
+    # returned it (tests/unit/fixtures/gpu_info-h200.json): gpus[].compute_capability.
+    assert stage_kc.gpu_of({"compute_capabilities": {f"GPU-{i}": "10.0" for i in range(4)}, "images": []}) == "10.0"
+    assert stage_kc.gpu_of({"compute_capabilities": {"GPU-0": "10.0", "GPU-1": "9.0"}}) == "10.0+9.0"
+    assert stage_kc.gpu_of(json.loads((Path(__file__).parent / "fixtures" / "gpu_info-h200.json").read_text())) == "9.0"
+    assert stage_kc.gpu_of({"compute_capabilities": {}}) == stage_kc.gpu_of({"gpus": []}) == "none"
     key = stage_kc.key_of(config, plan, "sha256:abc", "10.0")
     assert key == {"config": config["config"], "image": plan["image"], "image_id": "sha256:abc", "gpu": "10.0", "sglang": "0.5.21", "dynamo": "1.6.1"}
 
@@ -272,6 +276,39 @@ def test_kernel_cache_info_reads_only(tmp_path: Path) -> None:
     assert result["caches"]["cfg1"]["state"] == "complete" and result["caches"]["cfg2"]["state"] == "absent"
     assert result["compiles"] == {"cfg1": 1}
     assert sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*")) == snapshot
+
+
+def test_kernel_cache_info_action_answers_as_the_module_does(tmp_path: Path) -> None:
+    """The action judges a shell read of each configuration's marker and file sizes with the
+    module's code: the same answer as the module (run as Ansible runs a module file) on complete,
+    stale, incomplete (a file missing, another size), absent and odd-named caches; a full verify
+    (hashes) goes to the module."""
+    root = tmp_path / "root"
+    key = {"config": "c", "image_id": "sha256:1", "gpu": "10.0", "sglang": "0.5.21"}
+    for name in ("complete", "stale", "missing", "resized", "odd"):
+        write_kernels(root / name)
+    (root / "odd" / "a dir with spaces").mkdir()
+    (root / "odd" / "a dir with spaces" / "k 'q'.cubin").write_bytes(b"x" * 7)
+    (root / "odd" / "linked.cubin").symlink_to(root / "odd" / "a dir with spaces" / "k 'q'.cubin")
+    for name in ("complete", "missing", "resized", "odd"):
+        kc.write_marker(str(root / name), key, kc.scan(str(root / name)), {})
+    kc.write_marker(str(root / "stale"), {**key, "gpu": "9.0"}, kc.scan(str(root / "stale")), {})
+    next((root / "missing" / "triton").rglob("k.cubin")).unlink()
+    next((root / "resized" / "triton").rglob("k.cubin")).write_bytes(b"\x7fELF")
+    kc.log_run(str(root), {"config": "complete"})
+    kc.log_run(str(root), {"config": "complete"})
+    with open(root / kc.COMPILE_LOG, "a", encoding="utf-8") as log:
+        log.write("not json\n")
+    names = ["complete", "stale", "missing", "resized", "odd", "absent"]
+    args = {"root": str(root) + "/", "configs": [{"config": n, "key": key} for n in names]}
+    rc, action, out = run_module("kernel_cache_info", json.dumps(args))
+    assert rc == 0 and "invocation" not in action, out  # the shell read answered
+    module = run_module_file("kernel_cache_info", args, tmp_path)
+    assert action["caches"] == module["caches"] and action["compiles"] == module["compiles"] == {"complete": 2}
+    assert [action["caches"][n]["state"] for n in names] == ["complete", "stale", "incomplete", "incomplete", "complete", "absent"]
+    assert "is missing" in action["caches"]["missing"]["why"] and "bytes" in action["caches"]["resized"]["why"]
+    rc, full, out = run_module("kernel_cache_info", json.dumps({**args, "full_verify": True}))
+    assert rc == 0 and "invocation" in full and full["caches"] == module["caches"], out
 
 
 # ---------------------------------------------------------------- the serving image

@@ -62,9 +62,12 @@ def key_of(config: Mapping[str, Any], plan: Mapping[str, Any], image_id: str, gp
 
 
 def gpu_of(info: Mapping[str, Any] | None) -> str:
-    """The GPUs' compute capability from gpu_info ('10.0'; '9.0+10.0' when mixed; 'none' without GPUs)."""
-    caps = sorted({str(g.get("compute_cap")) for g in (info or {}).get("gpus", []) if g.get("compute_cap")})
-    return "+".join(caps) if caps else "none"
+    """The GPUs' compute capability ('10.0'; '9.0+10.0' when mixed; 'none' without GPUs), from
+    host_info's compute_capabilities (uuid -> '10.0') or gpu_info's gpus[].compute_capability."""
+    info = info or {}
+    caps = {str(c) for c in (info.get("compute_capabilities") or {}).values() if c}
+    caps |= {str(g.get("compute_capability")) for g in info.get("gpus") or [] if g.get("compute_capability")}
+    return "+".join(sorted(caps)) if caps else "none"
 
 
 def decide(configs: Sequence[Mapping[str, Any]], held: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
