@@ -51,7 +51,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--nnodes", type=int, required=True)
     parser.add_argument("--addr", required=True, help="rank 0's HOST:PORT (SGLang's --dist-init-addr)")
     parser.add_argument("--timeout", type=float, default=600.0, help="rendezvous timeout, seconds")
-    parser.add_argument("--heartbeat-timeout", type=float, default=5.0)
+    # A killed or stopped member closes its sockets and is noticed at once; the timeout is for a
+    # member that hangs. 30 s, not NCCL's minutes, yet long enough that a loaded machine running
+    # 18 trays on two cores does not take a stall for a death (5 s did, on a rack's first run).
+    parser.add_argument("--heartbeat-timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
     if args.rank == 0 and not engine:
         parser.error("rank 0 needs the engine's command after --")
