@@ -44,7 +44,7 @@ def test_every_module_takes_its_attributes_from_the_shared_fragment(path: Path) 
     for name, attribute in (doc.get("attributes") or {}).items():
         assert "description" not in attribute, f"{path.stem}: attribute {name} repeats the fragment's description"
         assert "support" in attribute, f"{path.stem}: attribute {name} states no support"
-    reader = path.stem.endswith("_info") or path.stem in READERS
+    reader = path.stem.endswith(("_info", "_facts")) or path.stem in READERS  # *_facts: they set facts, change nothing
     assert ("wideep.gb200._attributes.info_module" in fragments) == reader
     if reader:
         assert "attributes" not in doc, f"{path.stem}: a reader's attributes are the info_module fragment's"
