@@ -129,3 +129,30 @@ def receive_planned(server: socket.socket, run_id: str, entries: list[FileEntry]
         **transport,
     )
     return run_and_mark(relay, entries, dest, True, server, (conn, hello))
+
+
+# wideep.gb200.model_weights_mark's options: `receive` starts a receiving relay (what the module
+# runs); the module and its action plugin (which validates a task's arguments with it before it
+# answers from a shell read) share them.
+RECEIVE_OPTIONS: dict[str, Any] = {
+    "run_id": {"type": "str", "required": True},
+    "port": {"type": "int", "required": True},
+    "job_path": {"type": "path", "required": True},
+    "progress_path": {"type": "path"},
+    "stall_timeout": {"type": "float", "default": 30},
+    "connect_timeout": {"type": "float", "default": 120},
+    "idle_timeout": {"type": "float", "default": 300},
+    "lanes": {"type": "int", "default": 2},
+    "block_bytes": {"type": "int", "default": 1048576},
+    "socket_buffer": {"type": "int", "default": 0},
+    "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
+}
+
+MARK_ARGUMENT_SPEC: dict[str, Any] = {
+    "dest": {"type": "path", "required": True},
+    "manifest": {"type": "list", "elements": "dict", "required": True},
+    "full_verify": {"type": "bool", "default": False},
+    "repair": {"type": "bool", "default": True},
+    "mark_complete": {"type": "bool", "default": True},
+    "receive": {"type": "dict", "options": RECEIVE_OPTIONS},
+}

@@ -239,18 +239,30 @@ def mark_received(dest: str, entries: list[FileEntry], result: dict[str, Any]) -
     return True, bool(plan["marked"])
 
 
+def index_names(entries: list[FileEntry]) -> list[str]:
+    """The manifest's safetensors indexes (what check_index reads)."""
+    return sorted(e.path for e in entries if e.path.endswith("model.safetensors.index.json"))
+
+
 def check_index(dest_or_source: str, entries: list[FileEntry]) -> list[str]:
     """The safetensors index must agree with the manifest: every shard it names is listed."""
-    names = {e.path for e in entries}
-    index_names = [n for n in names if n.endswith("model.safetensors.index.json")]
+    indexes: dict[str, Any] = {}
     problems = []
-    for name in index_names:
+    for name in index_names(entries):
         try:
             with open(os.path.join(dest_or_source, name), encoding="utf-8") as handle:
-                index = json.load(handle)
+                indexes[name] = json.load(handle)
         except (OSError, ValueError) as exc:
             problems.append(f"{name}: cannot be read as JSON ({exc})")
-            continue
+    return problems + index_problems(entries, indexes)
+
+
+def index_problems(entries: list[FileEntry], indexes: dict[str, Any]) -> list[str]:
+    """check_index's judgement of the indexes already read (name -> parsed JSON)."""
+    names = {e.path for e in entries}
+    problems = []
+    for name in sorted(indexes):
+        index = indexes[name]
         folder = os.path.dirname(name)
         shards = {os.path.join(folder, s) if folder else s for s in (index.get("weight_map") or {}).values()}
         missing = sorted(shards - names)

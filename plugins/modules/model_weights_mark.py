@@ -190,7 +190,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wideep.gb200.plugins.module_utils._relay import listen, transport_problems
-from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import detach, receive_planned
+from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import MARK_ARGUMENT_SPEC, detach, receive_planned
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     FileEntry,
     apply_marks,
@@ -198,20 +198,6 @@ from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     parse_manifest,
     plan_marks,
 )
-
-RECEIVE_OPTIONS: dict[str, Any] = {
-    "run_id": {"type": "str", "required": True},
-    "port": {"type": "int", "required": True},
-    "job_path": {"type": "path", "required": True},
-    "progress_path": {"type": "path"},
-    "stall_timeout": {"type": "float", "default": 30},
-    "connect_timeout": {"type": "float", "default": 120},
-    "idle_timeout": {"type": "float", "default": 300},
-    "lanes": {"type": "int", "default": 2},
-    "block_bytes": {"type": "int", "default": 1048576},
-    "socket_buffer": {"type": "int", "default": 0},
-    "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
-}
 
 
 def start_receiver(module: AnsibleModule, dest: str, entries: list[FileEntry], lacking: set[str]) -> dict[str, Any]:
@@ -249,17 +235,7 @@ def start_receiver(module: AnsibleModule, dest: str, entries: list[FileEntry], l
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "dest": {"type": "path", "required": True},
-            "manifest": {"type": "list", "elements": "dict", "required": True},
-            "full_verify": {"type": "bool", "default": False},
-            "repair": {"type": "bool", "default": True},
-            "mark_complete": {"type": "bool", "default": True},
-            "receive": {"type": "dict", "options": RECEIVE_OPTIONS},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=MARK_ARGUMENT_SPEC, supports_check_mode=True)
     dest: str = module.params["dest"]
     try:
         entries = parse_manifest({"files": module.params["manifest"]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_module import run_module
+from ansible_module import run_module, run_module_file
 
 from ansible_collections.wideep.gb200.plugins.module_utils import _weights as weights
 from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay
@@ -365,7 +366,11 @@ def test_the_broadcast_role_refuses_bad_transport_settings_all_at_once(tmp_path:
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
-        env=env, text=True, capture_output=True, check=False, timeout=120,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=False,
+        timeout=120,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -592,3 +597,48 @@ def test_the_broadcast_role_moves_a_whole_copy_in_one_pass_and_a_rerun_moves_not
     again = _broadcast_role(source, tmp_path, address="127.0.0.1", port=BASE_PORT + 840)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "Every tray holds the model" in again.stdout and "Start the source" not in again.stdout
+
+
+def test_the_mark_action_answers_a_settled_tray_as_the_module_does(source: Path, tmp_path: Path) -> None:
+    """model_weights_mark's action answers from one shell read only where the module would change
+    nothing and start nothing (every stamp matches, COMPLETE holds the digest): the same result as
+    the module's. A touched file, a missing marker, a full verify or a typo go to the module."""
+    manifest = weights.make_manifest(str(source))["files"]
+    tray = tmp_path / "tray with space"
+    shutil.copytree(source, tray)
+    args: dict[str, Any] = {"dest": str(tray), "manifest": manifest}
+    rc, first, output = run_module("model_weights_mark", json.dumps(args))
+    assert rc == 0 and first["changed"] and first["marked"] and "invocation" in first, output  # hashed, stamped, marked
+    receive = {"run_id": "r1", "port": BASE_PORT + 9, "job_path": str(tmp_path / "job.json")}
+    rc, action, output = run_module("model_weights_mark", json.dumps({**args, "receive": receive}))
+    assert rc == 0 and "invocation" not in action, output  # the shell read answered
+    module = run_module_file("model_weights_mark", {**args, "receive": receive}, tmp_path)
+    keys = (
+        "changed",
+        "corrupt",
+        "removed",
+        "stamped",
+        "marked",
+        "unmarked",
+        "index_problems",
+        "digest",
+        "receiver",
+        "files",
+        "complete",
+        "missing_bytes",
+        "hashed_bytes",
+    )
+    assert {k: action[k] for k in keys} == {k: module[k] for k in keys}
+    assert action["changed"] is False and action["receiver"] == {} and action["complete"] is True
+    assert abs(action["free_bytes"] - module["free_bytes"]) < 64 << 20  # the same filesystem, read a moment apart
+
+    rc, full, output = run_module("model_weights_mark", json.dumps({**args, "full_verify": True}))
+    assert rc == 0 and "invocation" in full and full["hashed_bytes"] > 0, output
+    rc, typo, output = run_module("model_weights_mark", json.dumps({**args, "mark_completed": True}))
+    assert rc != 0 and "mark_completed" in typo["msg"], output
+    os.utime(tray / manifest[0]["path"])  # a new mtime: its stamp no longer matches
+    rc, touched, output = run_module("model_weights_mark", json.dumps(args))
+    assert rc == 0 and "invocation" in touched and touched["stamped"] == [manifest[0]["path"]], output
+    (tray / ".wideep" / "COMPLETE").unlink()
+    rc, unmarked, output = run_module("model_weights_mark", json.dumps(args))
+    assert rc == 0 and "invocation" in unmarked and unmarked["marked"], output
