@@ -26,8 +26,8 @@ from ansible_collections.wideep.gb200.plugins.module_utils._gpu_info import COMP
 from ansible_collections.wideep.gb200.plugins.module_utils._packages import looked_up
 
 # host_info's options: any other key (a typo) goes to the module, which refuses it by name.
-OPTIONS = ("packages", "paths", "contents", "images", "container_states", "containers", "compute_capabilities")
-LISTS = OPTIONS[:-1]
+LISTS = ("packages", "paths", "contents", "images", "container_states", "containers")
+OPTIONS = (*LISTS, "compute_capabilities")
 
 
 Ask = dict[str, Any]  # option -> its list (LISTS), and compute_capabilities: bool
