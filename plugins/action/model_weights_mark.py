@@ -34,20 +34,16 @@ from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     parse_manifest,
     state_path,
 )
+from ansible_collections.wideep.gb200.plugins.plugin_utils.host_read import file_line
 
 MODULE = "wideep.gb200.model_weights_mark"
-
-
-def _b64(path: str, tag: str) -> str:
-    q = shlex.quote(path)
-    return f"if [ -f {q} ] && [ -r {q} ]; then printf '{tag} %s\\n' \"$(base64 -w0 < {q})\" || exit 3; else echo '{tag} -'; fi"
 
 
 def script(dest: str, entries: list[FileEntry], indexes: list[str]) -> str:
     """S stamps.json, M COMPLETE (- none, ? not a readable file), F <i> <size> <mtime s.ns> <inode>
     per entry (- not a file), X <k> per index, D <available blocks> <block size>, E."""
     marker = shlex.quote(state_path(dest, "COMPLETE"))
-    lines = ["set -u", _b64(state_path(dest, "stamps.json"), "S")]
+    lines = ["set -u", file_line("S", state_path(dest, "stamps.json"))]
     lines.append(
         f"if [ -e {marker} ] || [ -L {marker} ]; then if [ -f {marker} ] && [ -r {marker} ]; then "
         f"printf 'M %s\\n' \"$(base64 -w0 < {marker})\" || exit 3; else echo 'M ?'; fi; else echo 'M -'; fi"
@@ -55,7 +51,7 @@ def script(dest: str, entries: list[FileEntry], indexes: list[str]) -> str:
     for index, entry in enumerate(entries):
         q = shlex.quote(os.path.join(dest, entry.path))
         lines.append(f"if [ -f {q} ]; then printf 'F {index} %s\\n' \"$(stat -L -c '%s %.9Y %i' -- {q})\" || exit 3; else echo 'F {index} -'; fi")
-    lines += [_b64(os.path.join(dest, name), f"X {k}") for k, name in enumerate(indexes)]
+    lines += [file_line(f"X {k}", os.path.join(dest, name)) for k, name in enumerate(indexes)]
     lines.append(f'probe={shlex.quote(dest)}; while [ ! -e "$probe" ]; do probe=$(dirname "$probe"); done')
     lines.append("printf 'D %s\\n' \"$(stat -f -c '%a %S' -- \"$probe\")\" || exit 3")
     lines.append("echo E")

@@ -10,20 +10,19 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import shlex
 from typing import Any
 
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.wideep.gb200.plugins.plugin_utils.host_read import file_line
 
 MODULE = "wideep.gb200.tray_facts"
 SCRIPT = (
     "\n".join(
         [
             "set -u",
-            *(
-                f"if [ -f {shlex.quote(path)} ]; then printf '{tag} %s\\n' \"$(base64 -w0 < {shlex.quote(path)})\" || exit 3; else echo '{tag} -'; fi"
-                for tag, path in (("O", "/etc/os-release"), ("V", "/etc/debian_version"))
-            ),
+            file_line("O", "/etc/os-release"),
+            file_line("V", "/etc/debian_version"),
             'printf \'U %s %s %s\\n\' "$(uname -s)" "$(uname -r)" "$(uname -m)"',
             "echo E",
         ]

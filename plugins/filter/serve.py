@@ -70,9 +70,7 @@ def gb200_unsettled(specs: Any, seen: Any, secrets_changed: Any = False) -> list
     secrets goes to docker_container too (its environment differs)."""
     specs = list(specs or [])
     out = unsettled(specs, seen)
-    if secrets_changed:
-        out += [s for s in specs if s.get("secret_env") and s not in out]
-    return [s for s in specs if s in out]
+    return [s for s in specs if s in out or (secrets_changed and s.get("secret_env"))]
 
 
 def gb200_restart_reset(range_response: Any) -> str:

@@ -48,6 +48,13 @@ def _inspect_lines(tag: str, names: list[str], template: str) -> list[str]:
     return lines
 
 
+def file_line(tag: str, path: str) -> str:
+    """A sh line that prints `TAG <the file's content, base64>`, or `TAG -` when it is not a readable
+    file (a failing base64 exits 3: no answer). The actions' shell reads share it."""
+    q = shlex.quote(path)
+    return f"if [ -f {q} ] && [ -r {q} ]; then printf '{tag} %s\\n' \"$(base64 -w0 < {q})\" || exit 3; else echo '{tag} -'; fi"
+
+
 def _script(ask: Ask) -> str:
     """The read as one POSIX sh script (values quoted into it; only names and paths, never content)."""
     lines = ["set -u"]
@@ -62,9 +69,7 @@ def _script(ask: Ask) -> str:
             f"elif [ -f {q} ]; then echo 'S {index} file'; elif [ -d {q} ]; then echo 'S {index} directory'; "
             f"elif [ -e {q} ]; then echo 'S {index} other'; else echo 'S {index} absent'; fi"
         )
-    for index, path in enumerate(ask["contents"]):
-        q = shlex.quote(path)
-        lines.append(f"if [ -f {q} ] && [ -r {q} ]; then printf 'C {index} %s\\n' \"$(base64 -w0 < {q})\" || exit 3; else echo 'C {index} -'; fi")
+    lines += [file_line(f"C {index}", path) for index, path in enumerate(ask["contents"])]
     for index, ref in enumerate(ask["images"]):
         q = shlex.quote(ref)
         # `docker image inspect` prints what the Engine API's image inspect returns (what
