@@ -46,6 +46,8 @@ FILES = int(os.environ.get("BENCH_RELAY_FILES", "8"))
 REPEAT = int(os.environ.get("BENCH_RELAY_REPEAT", "2"))
 LANES = [int(x) for x in os.environ.get("BENCH_RELAY_LANES", "1,2,4").split(",")]
 BLOCKS = [int(x) for x in os.environ.get("BENCH_RELAY_BLOCKS", str(1 << 20)).split(",")]  # bytes per block on the wire
+# The receivers' page_cache modes to compare (the relay's write path: O_DIRECT, or drop-behind).
+PAGE_CACHE = os.environ.get("BENCH_RELAY_PAGE_CACHE", "direct,drop").split(",")
 BASELINE = os.environ.get("BENCH_RELAY_BASELINE", "")
 NIXL_PYTHON = os.environ.get("NIXL_PYTHON", "")
 EMU = os.environ.get("WIDEEP_EMU_NAME", "wideep-emu")
@@ -79,6 +81,7 @@ def _member(variant: str, kwargs: dict[str, Any], conn: Any) -> None:
     if variant != "now":
         kwargs.pop("lanes", None)
         kwargs.pop("block", None)
+        kwargs.pop("page_cache", None)
     result = _relay_class(variant)(**kwargs).run()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_s"] = usage.ru_utime + usage.ru_stime
@@ -205,7 +208,9 @@ def disk_rates(directory: Path) -> dict[str, float]:
 
 
 # ---- one case -----------------------------------------------------------------------------------
-def run_chain(manifest: list[dict[str, Any]], source: Path, receivers: int, lanes: int, variant: str, port: int, block: int = BLOCKS[0]) -> dict[str, Any]:
+def run_chain(
+    manifest: list[dict[str, Any]], source: Path, receivers: int, lanes: int, variant: str, port: int, block: int = BLOCKS[0], page_cache: str = PAGE_CACHE[0]
+) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     chain = [["127.0.0.1", 0]] + [["127.0.0.1", port + i] for i in range(1, receivers + 1)]
     common = {"run_id": f"bench-{port}", "chain": chain, "manifest": manifest, "stall_timeout": 30, "connect_timeout": 30, "lanes": lanes, "block": block}
@@ -213,7 +218,14 @@ def run_chain(manifest: list[dict[str, Any]], source: Path, receivers: int, lane
     for index in range(1, receivers + 1):
         dest = WORK / f"tray{index}"
         shutil.rmtree(dest, ignore_errors=True)
-        kwargs = common | {"index": index, "needs": [f["path"] for f in manifest], "dest": str(dest), "listen_host": "127.0.0.1", "idle_timeout": 60}
+        kwargs = common | {
+            "index": index,
+            "needs": [f["path"] for f in manifest],
+            "dest": str(dest),
+            "listen_host": "127.0.0.1",
+            "idle_timeout": 60,
+            "page_cache": page_cache,
+        }
         here, there = ctx.Pipe()
         proc = ctx.Process(target=_member, args=(variant, kwargs, there))
         proc.start()
@@ -227,7 +239,7 @@ def run_chain(manifest: list[dict[str, Any]], source: Path, receivers: int, lane
         proc.join()
     for index in range(1, receivers + 1):  # the disk may be shared: hold no more than one case
         shutil.rmtree(WORK / f"tray{index}", ignore_errors=True)
-    return _row(source_result, results, manifest, receivers, lanes)
+    return _row(source_result, results, manifest, receivers, lanes) | {"page_cache": page_cache}
 
 
 def _row(source_result: dict[str, Any], results: list[dict[str, Any]], manifest: list[dict[str, Any]], receivers: int, lanes: int) -> dict[str, Any]:
@@ -279,7 +291,7 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                 port = 29700 + receivers * 10 + lanes
                 members = [trays[0], *trays[1 : receivers + 1]]
                 chain = [[address[trays[0]], 0]] + [[address[t], port] for t in members[1:]]
-                common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "lanes": lanes, "block": BLOCKS[0]}
+                common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "lanes": lanes, "block": BLOCKS[0], "page_cache": PAGE_CACHE[0]}
                 common |= {"stall_timeout": 30, "connect_timeout": 30}
                 procs = []
                 # receivers first (they listen); the source connects within connect_timeout
@@ -296,7 +308,7 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                 source_out = outs.pop()
                 for tray in members[1:]:
                     docker("exec", tray, "rm", "-rf", f"{base}/dest")
-                return _row(source_out, outs, manifest, receivers, lanes)
+                return _row(source_out, outs, manifest, receivers, lanes) | {"page_cache": PAGE_CACHE[0]}
 
             row = best_of(run)
             rows.append(
@@ -366,12 +378,13 @@ def main() -> None:
         )
     for receivers in (1, 2, 4):
         for block in BLOCKS:
-            for lanes in LANES:
-                port += 10
-                record(
-                    best_of(lambda r=receivers, n=lanes, p=port, b=block: run_chain(manifest, source, r, n, "now", p, b))
-                    | {"case": f"loopback-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "loopback", "block": block}
-                )
+            for mode in PAGE_CACHE:
+                for lanes in LANES:
+                    port += 10
+                    record(
+                        best_of(lambda r=receivers, n=lanes, p=port, b=block, m=mode: run_chain(manifest, source, r, n, "now", p, b, m))
+                        | {"case": f"loopback-{'hop' if receivers == 1 else f'chain-{receivers}'}", "network": "loopback", "block": block}
+                    )
         if baseline_file and receivers in (1, 4):
             port += 10
             record(
@@ -385,12 +398,22 @@ def main() -> None:
     last = measure_ceilings()
     best = {k: max(first[k], last[k]) for k in first}
     best["socket_receiver_cpu_s_per_gb"] = min(first["socket_receiver_cpu_s_per_gb"], last["socket_receiver_cpu_s_per_gb"])
-    disk_ceiling = best["disk_drop_behind"] or best["disk_buffered"]  # the relay's mode (page_cache: drop)
-    ceilings = {"sha256_one_core": round(best["sha256_one_core"], 3), "socket_copy": round(best["socket_copy"], 3), "disk_write_fsync": round(disk_ceiling, 3)}
+    # The disk's ceiling in the row's own write path (O_DIRECT where the relay used it).
+    disk_by_mode = {"direct": best["disk_o_direct"], "drop": best["disk_drop_behind"], "keep": best["disk_buffered"]}
+    ceilings_of: dict[str, dict[str, float]] = {}
+    for mode, disk_rate in disk_by_mode.items():
+        disk_ceiling = disk_rate or best["disk_drop_behind"] or best["disk_buffered"]
+        ceilings_of[mode] = {
+            "sha256_one_core": round(best["sha256_one_core"], 3),
+            "socket_copy": round(best["socket_copy"], 3),
+            "disk_write_fsync": round(disk_ceiling, 3),
+        }
+    ceilings = ceilings_of[PAGE_CACHE[0]]
     lowest = min(ceilings.values())
     for row in rows:
         row.setdefault("block", BLOCKS[0])
-        row |= {"sha256_gb_per_s": ceilings["sha256_one_core"], "ceilings": ceilings, "efficiency": round(row["gb_per_s"] / lowest, 3)}
+        these = ceilings_of.get(row.get("page_cache", PAGE_CACHE[0]), ceilings)
+        row |= {"sha256_gb_per_s": these["sha256_one_core"], "ceilings": these, "efficiency": round(row["gb_per_s"] / min(these.values()), 3)}
     measured = {"first": first, "last": last}
     shutil.rmtree(WORK / "disk", ignore_errors=True)
     for index in range(1, 5):
@@ -400,14 +423,17 @@ def main() -> None:
     (out.parent / "relay-ceilings.json").write_text(json.dumps(measured, indent=2) + "\n")
     load = os.getloadavg()
     print(f"\nceilings (GB/s, best of before/after): {ceilings}; lowest {lowest:.2f}; load at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # noqa: T201
-    print(f"{'case':<34} {'N':>2} {'block':>5} {'lanes':>5} {'GB/s':>6} {'runs':>14} {'eff':>5} {'x sha':>6} {'CPU s/GB src; relays':>28} {'CPU ceil':>8}")  # noqa: T201
+    print(  # noqa: T201
+        f"{'case':<34} {'N':>2} {'block':>5} {'write':>6} {'lanes':>5} {'GB/s':>6} {'runs':>14} {'eff':>5} {'x sha':>6}"
+        f" {'CPU s/GB src; relays':>28} {'CPU ceil':>8}"
+    )
     for r in rows:
         cpu = r.get("cpu_s_per_gb") or {}
         cpu_text = f"{cpu.get('source', '-')}; {','.join(str(x) for x in cpu.get('receivers', []))}" if cpu else f"init {r.get('initiator_cpu_s_per_gb', '-')}"
         block = f"{r['block'] >> 20}M" if r.get("lanes") else "-"
         runs = ",".join(str(x) for x in r.get("runs_gb_per_s", []))
         print(  # noqa: T201
-            f"{r['case']:<34} {r['receivers']:>2} {block:>5} {r.get('lanes', '-')!s:>5} {r['gb_per_s']:>6.2f} {runs:>14}"
+            f"{r['case']:<34} {r['receivers']:>2} {block:>5} {r.get('page_cache', '-'):>6} {r.get('lanes', '-')!s:>5} {r['gb_per_s']:>6.2f} {runs:>14}"
             f" {r['efficiency']:>5.2f} {r['gb_per_s'] / ceilings['sha256_one_core']:>6.2f} {cpu_text:>28} {r.get('cpu_ceiling_gb_per_s') or '-'!s:>8}"
         )
     print(f"written: {out.relative_to(ROOT)}")  # noqa: T201

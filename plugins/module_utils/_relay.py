@@ -63,6 +63,9 @@ ACK = b"K"  # downstream -> upstream, once the whole stream arrived
 HEADER = struct.Struct(">QI")  # stream position, payload length
 BLOCK = 1 << 20  # per-hop fill = BLOCK / link rate; make bench-relay: 4 MiB is no faster here
 DROP_WINDOW = 32 << 20  # the writer flushes and drops the page cache in steps of this
+ALIGN = 4096  # O_DIRECT: offsets, lengths and addresses on this grid (a page; any disk's logical block)
+STAGE = 8 << 20  # O_DIRECT: bytes per write (staged, or frames' bytes gathered for one pwritev)
+PAGE_CACHE = ("direct", "drop", "keep")
 HASHERS = 2
 
 
@@ -389,8 +392,8 @@ class Relay:
         page_cache: str = "drop",
         starts: dict[str, int] | None = None,
     ) -> None:
-        if lanes < 1 or block < 4096 or block % 4096 or page_cache not in ("drop", "keep"):
-            raise RelayError("lanes >= 1, block a multiple of 4096 and page_cache drop|keep")
+        if lanes < 1 or block < 4096 or block % 4096 or page_cache not in PAGE_CACHE:
+            raise RelayError("lanes >= 1, block a multiple of 4096 and page_cache direct|drop|keep")
         self.run_id = run_id
         self.index = index
         self.chain = chain
@@ -1015,7 +1018,8 @@ class _Store:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
-        self.frames: queue.Queue[_Frame | None] = queue.Queue(maxsize=8)
+        # (deep enough to cover one STAGE write of page_cache: direct)
+        self.frames: queue.Queue[_Frame | None] = queue.Queue(maxsize=16)
         self.hash_queues: list[queue.Queue[tuple[_FileWriter | None, _Frame | None, int, int]]] = [queue.Queue(maxsize=16) for _slot in range(HASHERS)]
         self.publish_queue: queue.Queue[_FileWriter | None] = queue.Queue()
         self.writer: _FileWriter | None = None
@@ -1072,12 +1076,14 @@ class _Store:
                     take = min(len(view), segment.end - pos)
                     if segment.entry.path in relay.needs:
                         if self.writer is None or self.writer.segment is not segment:
-                            self.writer = _FileWriter(str(relay.dest), segment, slot=self.files % HASHERS, drop=relay.page_cache == "drop")
+                            self.writer = _FileWriter(str(relay.dest), segment, slot=self.files % HASHERS, mode=relay.page_cache)
                             self.files += 1
                         writer = self.writer
                         start = pos - segment.offset + segment.start
                         try:
-                            done = writer.write(view[:take], start)
+                            # where these bytes lie in their buffer (pooled buffers are page-aligned)
+                            address = frame.offset + pos - frame.pos if isinstance(frame.buf, mmap.mmap) else -1
+                            done = writer.write(view[:take], start, address, frame)
                         except OSError as exc:  # a full or failing disk: this file fails, forwarding goes on
                             writer.fail(f"writing {writer.part} failed: {exc}")
                             done = None
@@ -1108,7 +1114,7 @@ class _Store:
             segment = segments[at]
             if segment.entry.path in self.relay.needs and segment.entry.path not in self.empty_done:
                 self.empty_done.add(segment.entry.path)
-                writer = _FileWriter(str(self.relay.dest), segment, slot=0, drop=False)
+                writer = _FileWriter(str(self.relay.dest), segment, slot=0, mode="keep")
                 writer.end_write()
                 self.publish_queue.put(writer)
             at += 1
@@ -1171,13 +1177,23 @@ class _Store:
 
 
 class _FileWriter:
-    """One file being received: partial file, hashed, published only when verified."""
+    """One file being received: partial file, hashed, published only when verified.
 
-    def __init__(self, dest: str, segment: Segment, slot: int, drop: bool) -> None:
+    Modes (the relay's page_cache): `direct` writes with O_DIRECT, bypassing the page cache (no
+    copy into it, no writeback or dropping afterwards); where the filesystem refuses O_DIRECT
+    (tmpfs, some overlays) the file is written as with `drop`. O_DIRECT needs the file offset,
+    the length and the memory address aligned to ALIGN: bytes whose offset in their buffer
+    matches their offset in the file (a stream whose files start on the grid) are written from
+    the frame itself; others are copied into an aligned staging buffer first. The file's last
+    bytes go out padded to ALIGN, then the file is truncated to its size. `drop` writes through
+    the page cache and flushes and drops what it wrote behind the writer; `keep` leaves it cached.
+    """
+
+    def __init__(self, dest: str, segment: Segment, slot: int, mode: str) -> None:
         self.dest = dest
         self.segment = segment
         self.slot = slot
-        self.drop = drop
+        self.mode = mode
         entry = segment.entry
         self.part = partial_path(dest, entry.path)
         self.why = "its partial file was gone before the stream reached it"
@@ -1185,6 +1201,10 @@ class _FileWriter:
         self.digest: Any = hashlib.sha256()
         self.flushed = self.synced = self.written = 0
         self.prefix = -1
+        self.stage: mmap.mmap | None = None
+        self.staged = 0  # bytes in the staging buffer, which starts at file offset self.written - self.staged
+        self.batch: list[tuple[memoryview, _Frame]] = []  # direct: frames' bytes not yet written, up to self.written
+        self.batched = 0
         try:
             os.makedirs(os.path.dirname(self.part), exist_ok=True)
             have = os.path.getsize(self.part) if os.path.exists(self.part) else 0
@@ -1193,7 +1213,7 @@ class _FileWriter:
             self.prefix = max(segment.start, min(have, entry.size) // CHUNK * CHUNK) if have >= segment.start else -1
             self.broken = self.prefix < 0
             if not self.broken:
-                self.fd = os.open(self.part, os.O_WRONLY | os.O_CREAT, 0o644)
+                self.fd = self._open()
                 os.ftruncate(self.fd, self.prefix)
                 if self.prefix:
                     self.digest = sha256_file(self.part, self.prefix)[1]
@@ -1201,8 +1221,21 @@ class _FileWriter:
         except OSError as exc:
             self.fail(f"opening {self.part} failed: {exc}")
 
-    def write(self, data: memoryview, file_offset: int) -> tuple[int, int] | None:
-        """Write what lies beyond the prefix; returns (offset in data, length) to hash, or None."""
+    def _open(self) -> int:
+        flags = os.O_WRONLY | os.O_CREAT
+        if self.mode == "direct":
+            if self.prefix % ALIGN == 0 and hasattr(os, "O_DIRECT"):
+                try:
+                    return os.open(self.part, flags | os.O_DIRECT, 0o644)
+                except OSError:  # EINVAL: this filesystem has no direct I/O
+                    pass
+            self.mode = "drop"
+        return os.open(self.part, flags, 0o644)
+
+    def write(self, data: memoryview, file_offset: int, address: int = -1, frame: _Frame | None = None) -> tuple[int, int] | None:
+        """Write what lies beyond the prefix; returns (offset in data, length) to hash, or None.
+        `address`: data's offset in its page-aligned buffer (-1: unknown); `frame`: the frame that
+        holds data (direct writes may keep it until they are done)."""
         if self.broken or self.fd is None:
             return None
         skip = max(0, self.prefix - file_offset)
@@ -1210,6 +1243,9 @@ class _FileWriter:
             return None
         at = file_offset + skip
         view = data[skip:]
+        if self.mode == "direct":
+            self._write_direct(view, at, address + skip if address >= 0 else -1, frame)
+            return skip, len(data) - skip
         while view:
             count = os.pwrite(self.fd, view, at)
             at += count
@@ -1217,11 +1253,71 @@ class _FileWriter:
         self.written = at
         # Start writeback of the newest window; wait for the one before it and drop it from the
         # page cache (the data is hashed from our own buffer, never read back).
-        if self.drop and at - self.flushed >= DROP_WINDOW:
+        if self.mode == "drop" and at - self.flushed >= DROP_WINDOW:
             _flush_range(self.fd, self.flushed, at - self.flushed, wait=False)
             _flush_range(self.fd, self.synced, self.flushed - self.synced, wait=True)
             self.synced, self.flushed = self.flushed, at
         return skip, len(data) - skip
+
+    def _write_direct(self, view: memoryview, at: int, address: int, frame: _Frame | None) -> None:
+        assert self.fd is not None
+        if at != self.written:
+            raise OSError(f"direct write at {at}, expected {self.written}")
+        while view:
+            if not self.staged and at % ALIGN == 0 and address >= 0 and address % ALIGN == 0 and len(view) >= ALIGN:
+                whole = len(view) // ALIGN * ALIGN  # straight from the frame
+                if frame is None:
+                    _pwrite_all(self.fd, view[:whole], at)
+                else:  # held until written with its neighbours in one pwritev
+                    self.batch.append((view[:whole], frame.hold()))
+                    self.batched += whole
+                at, address, view = at + whole, address + whole, view[whole:]
+                self.written = at
+                if self.batched >= STAGE:
+                    self._flush_batch()
+                continue
+            self._flush_batch()  # no hole before the staged bytes, should the run end here
+            if self.stage is None:
+                self.stage = mmap.mmap(-1, STAGE)
+            take = min(len(view), STAGE - self.staged)
+            self.stage[self.staged : self.staged + take] = view[:take]
+            self.staged += take
+            at += take
+            address = address + take if address >= 0 else -1
+            view = view[take:]
+            self.written = at
+            if self.staged == STAGE:
+                _pwrite_all(self.fd, memoryview(self.stage), at - STAGE)
+                self.staged = 0
+
+    def _flush_batch(self) -> None:
+        """One pwritev for the frames' bytes held so far (one large request keeps a disk busier
+        than many small synchronous ones)."""
+        if not self.batch:
+            return
+        batch, at = self.batch, self.written - self.batched
+        self.batch, self.batched = [], 0
+        views = [view for view, _frame in batch]
+        try:
+            if self.fd is None:
+                return
+            done = os.pwritev(self.fd, views, at)
+            for view in views:  # a short write: the rest, view by view
+                if done >= len(view):
+                    done -= len(view)
+                else:
+                    _pwrite_all(self.fd, view[done:], at + done)
+                    done = 0
+                at += len(view)
+        finally:
+            del views
+            for _view, frame in batch:
+                frame.release()
+
+    def _drop_batch(self) -> None:
+        for _view, frame in self.batch:
+            frame.release()
+        self.batch, self.batched = [], 0
 
     def fail(self, why: str) -> None:
         """Stop writing this file (what is on disk stays, for a later pass to resume from)."""
@@ -1230,7 +1326,27 @@ class _FileWriter:
         self.abandon()
 
     def end_write(self) -> None:
-        if self.fd is not None and self.drop:
+        if self.fd is None:
+            return
+        if self.mode == "direct":
+            try:
+                self._flush_batch()
+            except OSError as exc:
+                self.fail(f"writing {self.part} failed: {exc}")
+            if self.staged and not self.broken:
+                # The tail: padded to ALIGN (zeros), then the file cut back to its size. A failure
+                # fails the file (its hash, taken from the frames, would otherwise pass).
+                padded = -(-self.staged // ALIGN) * ALIGN
+                assert self.stage is not None
+                self.stage[self.staged : padded] = bytes(padded - self.staged)
+                try:
+                    _pwrite_all(self.fd, memoryview(self.stage)[:padded], self.written - self.staged)
+                    os.ftruncate(self.fd, self.written)
+                except OSError as exc:
+                    self.fail(f"writing {self.part} failed: {exc}")
+            self.staged = 0
+            self.stage = None
+        elif self.mode == "drop":
             _flush_range(self.fd, self.flushed, self.written - self.flushed, wait=False)
 
     def finish(self) -> tuple[bool, str]:
@@ -1238,7 +1354,7 @@ class _FileWriter:
         if self.broken or self.fd is None:
             return False, self.why
         os.fdatasync(self.fd)
-        if self.drop:
+        if self.mode == "drop":
             with contextlib.suppress(OSError):
                 os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
         os.close(self.fd)
@@ -1252,6 +1368,19 @@ class _FileWriter:
         return True, ""
 
     def abandon(self) -> None:
+        # Staged or batched bytes not yet written are lost: the partial file ends on the ALIGN grid
+        # before them, and a later pass resumes from its whole chunks.
+        self._drop_batch()
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _pwrite_all(fd: int, view: memoryview, at: int) -> int:
+    done = 0
+    while done < len(view):
+        count = os.pwrite(fd, view[done:], at + done)
+        if count <= 0:
+            raise OSError(f"pwrite wrote {count} bytes")
+        done += count
+    return done

@@ -44,7 +44,16 @@ def _receiver(kwargs: dict[str, Any], out: str) -> None:
 
 
 def broadcast(
-    source: Path, trays: list[Path], *, action: Any = None, rate: int = 0, port: int = BASE_PORT, stall: float = 10.0, lanes: int = 2, block: int = 1 << 20
+    source: Path,
+    trays: list[Path],
+    *,
+    action: Any = None,
+    rate: int = 0,
+    port: int = BASE_PORT,
+    stall: float = 10.0,
+    lanes: int = 2,
+    block: int = 1 << 20,
+    page_cache: str = "drop",
 ) -> dict[str, Any]:
     manifest = weights.make_manifest(str(source))["files"]
     entries = weights.parse_manifest({"files": manifest})
@@ -72,6 +81,7 @@ def broadcast(
             "listen_host": "127.0.0.1",
             "lanes": lanes,
             "block": block,
+            "page_cache": page_cache,
         }
         # spawn, not fork: a fork of this (threaded) test process can inherit a held lock
         proc = multiprocessing.get_context("spawn").Process(target=_receiver, args=(kwargs, f"{host}.result.json"))
@@ -122,9 +132,10 @@ def held(trays: list[Path], entries: list[weights.FileEntry]) -> list[bool]:
     return [weights.inspect(str(t), entries, full_verify=True)["complete"] for t in trays]
 
 
-def test_every_tray_gets_a_verified_copy_and_a_rerun_moves_nothing(source: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("page_cache", "port"), [("drop", BASE_PORT), ("direct", BASE_PORT + 850), ("keep", BASE_PORT + 880)])
+def test_every_tray_gets_a_verified_copy_and_a_rerun_moves_nothing(source: Path, tmp_path: Path, page_cache: str, port: int) -> None:
     trays = [tmp_path / f"tray{i}" for i in range(4)]
-    first = broadcast(source, trays)
+    first = broadcast(source, trays, page_cache=page_cache, port=port)
     total = sum(e.size for e in first["entries"])
     assert held(trays, first["entries"]) == [True] * 4
     assert first["source"]["bytes_sent"] == total  # the source sends W once, not N times
@@ -133,7 +144,7 @@ def test_every_tray_gets_a_verified_copy_and_a_rerun_moves_nothing(source: Path,
             assert (tray / entry.path).read_bytes() == (source / entry.path).read_bytes()
         assert not any((tray / ".wideep" / "partial").rglob("*.safetensors"))
     started = time.monotonic()
-    again = broadcast(source, trays)
+    again = broadcast(source, trays, page_cache=page_cache, port=port)
     assert again["plan"]["receivers"] == [] and again["plan"]["stream_bytes"] == 0
     assert again["source"]["bytes_sent"] == 0
     assert time.monotonic() - started < 5
@@ -222,18 +233,19 @@ def test_frames_out_of_order_on_two_lanes_are_reassembled_and_a_corrupted_file_i
             assert (tray / segment.entry.path).read_bytes() == (source / segment.entry.path).read_bytes()
 
 
-def test_a_killed_tray_is_bypassed_and_caught_up_by_the_next_pass(source: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("page_cache", "port"), [("drop", BASE_PORT + 100), ("direct", BASE_PORT + 860)])
+def test_a_killed_tray_is_bypassed_and_caught_up_by_the_next_pass(source: Path, tmp_path: Path, page_cache: str, port: int) -> None:
     trays = [tmp_path / f"tray{i}" for i in range(4)]
 
     def kill_second(procs: dict[str, multiprocessing.Process]) -> None:
         kill_at_half(procs[str(trays[1])], Path(f"{trays[1]}.progress.json"), signal.SIGKILL)
 
-    first = broadcast(source, trays, action=kill_second, rate=12_000_000, port=BASE_PORT + 100)
+    first = broadcast(source, trays, action=kill_second, rate=12_000_000, port=port, page_cache=page_cache)
     total = sum(e.size for e in first["entries"])
     assert held(trays, first["entries"]) == [True, False, True, True]  # the others did not wait for it
     missing = weights.inspect(str(trays[1]), first["entries"])["missing_bytes"]
     assert 0 < missing < total
-    second = broadcast(source, trays, port=BASE_PORT + 200)
+    second = broadcast(source, trays, port=port + 100 if page_cache == "drop" else port + 5, page_cache=page_cache)
     assert second["plan"]["receivers"] == [str(trays[1])]
     # resume: at most one chunk per partial file more than what was missing
     assert missing <= second["plan"]["stream_bytes"] <= missing + weights.CHUNK
