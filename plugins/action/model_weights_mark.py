@@ -20,18 +20,22 @@ import json
 import os
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.wideep.gb200.plugins.module_utils import _relay, _relay_job, _weights
 from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import MARK_ARGUMENT_SPEC
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
+    CHUNK,
     FileEntry,
     index_names,
     index_problems,
     manifest_digest,
     parse_manifest,
+    partial_path,
     state_path,
 )
 from ansible_collections.wideep.gb200.plugins.plugin_utils.host_read import file_line
@@ -41,7 +45,8 @@ MODULE = "wideep.gb200.model_weights_mark"
 
 def script(dest: str, entries: list[FileEntry], indexes: list[str]) -> str:
     """S stamps.json, M COMPLETE (- none, ? not a readable file), F <i> <size> <mtime s.ns> <inode>
-    per entry (- not a file), X <k> per index, D <available blocks> <block size>, E."""
+    per entry (- not a file), P <i> <size> per entry's partial file (when it is a file), X <k> per
+    index, D <available blocks> <block size>, E."""
     marker = shlex.quote(state_path(dest, "COMPLETE"))
     lines = ["set -u", file_line("S", state_path(dest, "stamps.json"))]
     lines.append(
@@ -51,6 +56,8 @@ def script(dest: str, entries: list[FileEntry], indexes: list[str]) -> str:
     for index, entry in enumerate(entries):
         q = shlex.quote(os.path.join(dest, entry.path))
         lines.append(f"if [ -f {q} ]; then printf 'F {index} %s\\n' \"$(stat -L -c '%s %.9Y %i' -- {q})\" || exit 3; else echo 'F {index} -'; fi")
+        part = shlex.quote(partial_path(dest, entry.path))
+        lines.append(f"if [ -f {part} ]; then printf 'P {index} %s\\n' \"$(stat -L -c '%s' -- {part})\" || exit 3; fi")
     lines += [file_line(f"X {k}", os.path.join(dest, name)) for k, name in enumerate(indexes)]
     lines.append(f'probe={shlex.quote(dest)}; while [ ! -e "$probe" ]; do probe=$(dirname "$probe"); done')
     lines.append("printf 'D %s\\n' \"$(stat -f -c '%a %S' -- \"$probe\")\" || exit 3")
@@ -62,56 +69,48 @@ def _text(field: str) -> str:
     return base64.b64decode(field, validate=True).decode("utf-8")
 
 
-def settled(entries: list[FileEntry], indexes: list[str], output: str, mark_complete: bool) -> dict[str, Any] | None:
-    """The module's result when it would change nothing and start nothing; None otherwise."""
+def parse(output: str) -> dict[str, Any] | None:
+    """The read's lines, or None when they are not what the script prints."""
     lines = output.splitlines()
     if not lines or lines[-1] != "E":
         return None
-    stats: dict[int, tuple[int, int, int]] = {}
-    texts: dict[int, str] = {}
-    stamps: Any = {}
-    marker: str | None = None
-    free: int | None = None
+    found: dict[str, Any] = {"stats": {}, "partials": {}, "texts": {}, "stamps": {}, "marker": None, "free": None}
     try:
         for line in lines[:-1]:
             tag, _sep, rest = line.partition(" ")
             if tag == "S":
-                stamps = {} if rest == "-" else json.loads(_text(rest))
+                found["stamps"] = {} if rest == "-" else json.loads(_text(rest))
             elif tag == "M":
-                marker = None if rest == "-" else "" if rest == "?" else str(json.loads(_text(rest)))
+                found["marker"] = None if rest == "-" else "" if rest == "?" else str(json.loads(_text(rest)))
             elif tag == "F":
                 index, _sep, stat = rest.partition(" ")
+                if stat == "-":
+                    continue
                 match = re.fullmatch(r"(\d+) (\d+)\.(\d{9}) (\d+)", stat)
                 if match is None:
-                    return None  # not a file, or a stat without nanoseconds: the module's
+                    return None  # a stat without nanoseconds: the module's
                 size, seconds, nanoseconds, inode = (int(g) for g in match.groups())
-                stats[int(index)] = (size, seconds * 10**9 + nanoseconds, inode)
+                found["stats"][int(index)] = (size, seconds * 10**9 + nanoseconds, inode)
+            elif tag == "P":
+                index, _sep, size_text = rest.partition(" ")
+                found["partials"][int(index)] = int(size_text)
             elif tag == "X":
                 index, _sep, text = rest.partition(" ")
-                if text == "-":
-                    return None
-                texts[int(index)] = _text(text)
+                found["texts"][int(index)] = None if text == "-" else _text(text)
             elif tag == "D":
                 blocks, block_size = rest.split(" ")
-                free = int(blocks) * int(block_size)
+                found["free"] = int(blocks) * int(block_size)
             else:
                 return None
-        parsed = {name: json.loads(texts[k]) for k, name in enumerate(indexes)}
     except (KeyError, ValueError, binascii.Error):  # a bad stamps.json, marker or index: the module's
         return None
-    if free is None or not isinstance(stamps, dict) or not all(isinstance(value, dict) for value in parsed.values()):
+    if found["free"] is None or not isinstance(found["stamps"], dict):
         return None
-    for number, entry in enumerate(entries):
-        stamp = stamps.get(entry.path)
-        if number not in stats or not isinstance(stamp, dict) or stamp.get("sha256") != entry.sha256:
-            return None
-        if stats[number] != (entry.size, stamp.get("mtime_ns"), stamp.get("ino")):
-            return None
-    problems = index_problems(entries, parsed)
-    digest = manifest_digest(entries)
-    if mark_complete and not problems and marker != digest:
-        return None  # the module writes COMPLETE
-    files = {e.path: {"state": "complete", "have": e.size, "size": e.size} for e in entries}
+    return found
+
+
+def _answer(entries: list[FileEntry], files: dict[str, dict[str, Any]], free: int, problems: list[str]) -> dict[str, Any]:
+    """The module's result when it changes nothing (a receiver, if any, is added by the caller)."""
     return {
         "changed": False,
         "corrupt": [],
@@ -120,14 +119,76 @@ def settled(entries: list[FileEntry], indexes: list[str], output: str, mark_comp
         "marked": False,
         "unmarked": False,
         "index_problems": problems,
-        "digest": digest,
+        "digest": manifest_digest(entries),
         "receiver": {},
         "files": files,
-        "complete": True,
-        "missing_bytes": 0,
+        "complete": all(f["state"] == "complete" for f in files.values()),
+        "missing_bytes": sum(f["size"] - f["have"] for f in files.values()),
         "hashed_bytes": 0,
         "free_bytes": free,
     }
+
+
+def settled(entries: list[FileEntry], indexes: list[str], output: str, mark_complete: bool) -> dict[str, Any] | None:
+    """The module's result when it would change nothing and start nothing; None otherwise."""
+    found = parse(output)
+    if found is None:
+        return None
+    stats, stamps = found["stats"], found["stamps"]
+    try:
+        parsed = {name: json.loads(found["texts"][k]) for k, name in enumerate(indexes)}
+    except (KeyError, TypeError, ValueError):  # an index missing or unreadable: the module's
+        return None
+    if not all(isinstance(value, dict) for value in parsed.values()):
+        return None
+    for number, entry in enumerate(entries):
+        stamp = stamps.get(entry.path)
+        if number not in stats or not isinstance(stamp, dict) or stamp.get("sha256") != entry.sha256:
+            return None
+        if stats[number] != (entry.size, stamp.get("mtime_ns"), stamp.get("ino")):
+            return None
+    problems = index_problems(entries, parsed)
+    if mark_complete and not problems and found["marker"] != manifest_digest(entries):
+        return None  # the module writes COMPLETE
+    files = {e.path: {"state": "complete", "have": e.size, "size": e.size} for e in entries}
+    return _answer(entries, files, found["free"], problems)
+
+
+def bare(entries: list[FileEntry], output: str) -> dict[str, Any] | None:
+    """The module's result on a tray that holds no file of the manifest under its name and no
+    COMPLETE marker (partial files may be there: their whole chunks are kept): it hashes, removes,
+    stamps and marks nothing, and every file is to be received. None otherwise."""
+    found = parse(output)
+    if found is None or not entries or found["stats"] or found["marker"] is not None:
+        return None
+    files = {}
+    for number, entry in enumerate(entries):
+        have = min(found["partials"].get(number, 0), entry.size) // CHUNK * CHUNK
+        files[entry.path] = {"state": "partial" if have else "missing", "have": have, "size": entry.size}
+    return _answer(entries, files, found["free"], [])
+
+
+# Run by the tray's Python with `-c`: the relay's module_utils (stdlib only) arrive on stdin as
+# source, are compiled under their package name, and _relay_job.boot starts the receiver as the
+# module would (listen, then a detached daemon). Prints one JSON line.
+BOOT = """
+import json, sys, types
+doc = json.load(sys.stdin)
+pkg = "ansible_collections.wideep.gb200.plugins.module_utils"
+parts = pkg.split(".")
+for i in range(1, len(parts) + 1):
+    package = types.ModuleType(".".join(parts[:i]))
+    package.__path__ = []
+    sys.modules[package.__name__] = package
+for short in ("_weights", "_relay", "_relay_job"):
+    module = types.ModuleType(pkg + "." + short)
+    module.__package__ = pkg
+    module.__file__ = "<wideep.gb200 " + short + ">"
+    sys.modules[module.__name__] = module
+    exec(compile(doc["sources"][short], module.__file__, "exec"), module.__dict__)
+print(json.dumps(sys.modules[pkg + "._relay_job"].boot(doc["call"])))
+"""
+_SOURCES = {"_weights": _weights, "_relay": _relay, "_relay_job": _relay_job}
 
 
 class ActionModule(ActionBase):
@@ -135,14 +196,17 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        answer = self._settled()
+        answer = self._read(task_vars or {})
         if answer is not None:
             result.update(answer)
             return result
         result.update(self._execute_module(module_name=MODULE, module_args=dict(self._task.args), task_vars=task_vars))
         return result
 
-    def _settled(self) -> dict[str, Any] | None:
+    def _read(self, task_vars: dict[str, Any]) -> dict[str, Any] | None:
+        """The module's answer from one shell read (a settled tray), or from that read and one run
+        of the tray's Python that starts the receiver (a tray holding none of the files); None
+        when the module is to run."""
         args = self._task.args
         dest = args.get("dest")
         # A dest the module expands (type path: ~, $VARS) is the module's to read.
@@ -155,8 +219,9 @@ class ActionModule(ActionBase):
         checked = ArgumentSpecValidator(MARK_ARGUMENT_SPEC).validate(plain)
         if checked.error_messages or checked.validated_parameters["full_verify"]:
             return None  # the module refuses the arguments by name; a full verify hashes every file there
+        params = checked.validated_parameters
         try:
-            entries = parse_manifest({"files": checked.validated_parameters["manifest"]})
+            entries = parse_manifest({"files": params["manifest"]})
         except ValueError:
             return None
         if any("\n" in e.path for e in entries):
@@ -167,4 +232,35 @@ class ActionModule(ActionBase):
         read = ActionBase._low_level_execute_command(self, "/bin/sh -s", in_data=script(dest, entries, indexes).encode())
         if read.get("rc") != 0:
             return None
-        return settled(entries, indexes, str(read.get("stdout", "")), bool(checked.validated_parameters["mark_complete"]))
+        output = str(read.get("stdout", ""))
+        answer = settled(entries, indexes, output, bool(params["mark_complete"]))
+        if answer is not None:
+            return answer
+        answer = bare(entries, output)
+        if answer is None or not params["receive"] or self._task.check_mode:
+            return answer  # check mode, or no receiver asked for: the module would start none either
+        started = self._boot(task_vars, {"dest": dest, "manifest": params["manifest"], "lacking": list(answer["files"]), "receive": params["receive"]})
+        if started is None:
+            return None
+        return answer | started
+
+    def _boot(self, task_vars: dict[str, Any], call: dict[str, Any]) -> dict[str, Any] | None:
+        """{"receiver": ...} or {"failed": True, "msg": ...}; None when the module is to run (no
+        interpreter known yet for this tray, or nothing was started)."""
+        python = task_vars.get("ansible_python_interpreter") or task_vars.get("ansible_facts", {}).get("discovered_interpreter_python")
+        if python is not None:
+            python = self._templar.template(python)
+        if not isinstance(python, str) or not python.startswith("/") or set(python) & {"{", "\n"}:
+            return None  # interpreter discovery is the module's
+        doc = {"sources": {short: Path(str(module.__file__)).read_text(encoding="utf-8") for short, module in _SOURCES.items()}, "call": call}
+        ran = ActionBase._low_level_execute_command(self, f"{shlex.quote(python)} -c {shlex.quote(BOOT)}", in_data=json.dumps(doc).encode())
+        lines = str(ran.get("stdout", "")).strip().splitlines()
+        try:
+            started = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            started = None
+        if isinstance(started, dict) and (isinstance(started.get("receiver"), dict) or started.get("failed")):
+            return {"receiver": started["receiver"]} if not started.get("failed") else {"failed": True, "msg": str(started.get("msg"))}
+        if ran.get("rc") != 0 and not lines:
+            return None  # nothing started (no such Python, say): the module runs and says why
+        return {"failed": True, "msg": f"starting the receiving relay gave no answer (rc {ran.get('rc')}): {ran.get('stderr', '')!s}"[:2000]}

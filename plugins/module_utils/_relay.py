@@ -389,7 +389,7 @@ class Relay:
         lanes: int = 2,
         block: int = BLOCK,
         socket_buffer: int = 0,
-        page_cache: str = "drop",
+        page_cache: str = "direct",
         starts: dict[str, int] | None = None,
     ) -> None:
         if lanes < 1 or block < 4096 or block % 4096 or page_cache not in PAGE_CACHE:

@@ -17,8 +17,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from ._relay import Relay, RelayError, await_plan, parse_address
-from ._weights import FileEntry, layout, mark_received, write_json_atomic
+from ._relay import Relay, RelayError, await_plan, listen, parse_address, transport_problems
+from ._weights import FileEntry, layout, mark_received, parse_manifest, write_json_atomic
 
 PROCESS_NAME = b"wideep-relay"
 
@@ -131,6 +131,51 @@ def receive_planned(server: socket.socket, run_id: str, entries: list[FileEntry]
     return run_and_mark(relay, entries, dest, True, server, (conn, hello))
 
 
+def start_receiver(spec: dict[str, Any], dest: str, entries: list[FileEntry], lacking: set[str]) -> dict[str, Any]:
+    """Listen now (a port already taken fails, named), then wait for the plan in a daemon: what
+    model_weights_mark's `receive` starts. RelayError says why it could not start."""
+    problems = transport_problems(spec["lanes"], spec["block_bytes"], spec["socket_buffer"])
+    if problems:
+        raise RelayError("; ".join(problems))
+    try:
+        server = listen(spec["port"], socket_buffer=spec["socket_buffer"])
+    except OSError as exc:
+        raise RelayError(f"cannot listen on port {spec['port']} to receive {dest}: {exc.strerror or exc}; stop what holds it or choose another port") from exc
+    transport = {
+        "stall_timeout": spec["stall_timeout"],
+        "connect_timeout": spec["connect_timeout"],
+        "idle_timeout": spec["idle_timeout"],
+        "progress_path": spec["progress_path"],
+        "lanes": spec["lanes"],
+        "block": spec["block_bytes"],
+        "socket_buffer": spec["socket_buffer"],
+        "page_cache": spec["page_cache"],
+    }
+    wait = spec["idle_timeout"] + 2 * spec["connect_timeout"]
+
+    def work() -> dict[str, Any]:
+        return receive_planned(server, spec["run_id"], entries, lacking, dest, wait, **transport)
+
+    try:
+        pid = detach(spec["job_path"], work, keep=(server.fileno(),))
+    except OSError as exc:
+        raise RelayError(f"starting the receiving relay failed: {exc}") from exc
+    finally:
+        server.close()  # the daemon holds its own copy
+    return {"pid": pid, "job_path": spec["job_path"], "port": spec["port"]}
+
+
+def boot(doc: dict[str, Any]) -> dict[str, Any]:
+    """model_weights_mark's action on a tray that holds none of the files: start the receiver
+    without a module run (its arguments were validated by the module's spec on the controller).
+    doc: {"dest", "manifest", "lacking", "receive"}."""
+    try:
+        entries = parse_manifest({"files": doc["manifest"]})
+        return {"receiver": start_receiver(doc["receive"], doc["dest"], entries, set(doc["lacking"]))}
+    except (RelayError, ValueError, KeyError, TypeError) as exc:
+        return {"failed": True, "msg": str(exc)}
+
+
 # wideep.gb200.model_weights_mark's options: `receive` starts a receiving relay (what the module
 # runs); the module and its action plugin (which validates a task's arguments with it before it
 # answers from a shell read) share them.
@@ -145,7 +190,7 @@ RECEIVE_OPTIONS: dict[str, Any] = {
     "lanes": {"type": "int", "default": 2},
     "block_bytes": {"type": "int", "default": 1048576},
     "socket_buffer": {"type": "int", "default": 0},
-    "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
+    "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
 }
 
 MARK_ARGUMENT_SPEC: dict[str, Any] = {

@@ -108,10 +108,12 @@ options:
         type: int
         default: 0
       page_cache:
-        description: C(drop) written ranges from the page cache behind the writer, or C(keep) them.
+        description:
+          - C(direct) (O_DIRECT writes, around the page cache), C(drop) written ranges from the page cache behind the
+            writer, or C(keep) them; see M(wideep.gb200.model_weights_relay).
         type: str
-        default: drop
-        choices: [drop, keep]
+        default: direct
+        choices: [direct, drop, keep]
 seealso:
   - module: wideep.gb200.model_weights_info
 """
@@ -189,8 +191,8 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wideep.gb200.plugins.module_utils._relay import listen, transport_problems
-from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import MARK_ARGUMENT_SPEC, detach, receive_planned
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import RelayError
+from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import MARK_ARGUMENT_SPEC, start_receiver
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     FileEntry,
     apply_marks,
@@ -200,38 +202,12 @@ from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
 )
 
 
-def start_receiver(module: AnsibleModule, dest: str, entries: list[FileEntry], lacking: set[str]) -> dict[str, Any]:
-    """Listen now (a taken port fails the task, named), then wait for the plan in a daemon."""
-    spec: dict[str, Any] = module.params["receive"]
-    problems = transport_problems(spec["lanes"], spec["block_bytes"], spec["socket_buffer"])
-    if problems:
-        module.fail_json(msg="; ".join(problems))
+def receive(module: AnsibleModule, dest: str, entries: list[FileEntry], lacking: set[str]) -> dict[str, Any]:
     try:
-        server = listen(spec["port"], socket_buffer=spec["socket_buffer"])
-    except OSError as exc:
-        module.fail_json(msg=f"cannot listen on port {spec['port']} to receive {dest}: {exc.strerror or exc}; stop what holds it or choose another port")
-    transport = {
-        "stall_timeout": spec["stall_timeout"],
-        "connect_timeout": spec["connect_timeout"],
-        "idle_timeout": spec["idle_timeout"],
-        "progress_path": spec["progress_path"],
-        "lanes": spec["lanes"],
-        "block": spec["block_bytes"],
-        "socket_buffer": spec["socket_buffer"],
-        "page_cache": spec["page_cache"],
-    }
-    wait = spec["idle_timeout"] + 2 * spec["connect_timeout"]
-
-    def work() -> dict[str, Any]:
-        return receive_planned(server, spec["run_id"], entries, lacking, dest, wait, **transport)
-
-    try:
-        pid = detach(spec["job_path"], work, keep=(server.fileno(),))
-    except OSError as exc:
-        module.fail_json(msg=f"starting the receiving relay failed: {exc}")
-    finally:
-        server.close()  # the daemon holds its own copy
-    return {"pid": pid, "job_path": spec["job_path"], "port": spec["port"]}
+        receiver = start_receiver(module.params["receive"], dest, entries, lacking)
+    except RelayError as exc:
+        module.fail_json(msg=str(exc))
+    return receiver
 
 
 def main() -> None:
@@ -251,7 +227,7 @@ def main() -> None:
     result: dict[str, Any] = {k: v for k, v in report.items() if k != "stamps"}
     # What the pass plans for this tray: every file not complete (the planner's rule, same report).
     lacking = {entry.path for entry in entries if report["files"].get(entry.path, {}).get("state") != "complete"}
-    receiver = start_receiver(module, dest, entries, lacking) if module.params["receive"] and lacking and not module.check_mode else {}
+    receiver = receive(module, dest, entries, lacking) if module.params["receive"] and lacking and not module.check_mode else {}
     module.exit_json(
         changed=plan["changed"],
         corrupt=sorted(path for path, info in report["files"].items() if info["state"] == "corrupt"),

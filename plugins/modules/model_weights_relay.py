@@ -111,13 +111,17 @@ options:
     default: 0
   page_cache:
     description:
-      - V(drop) flushes what a receiver wrote in steps of 32 MiB and drops it from the page cache (sync_file_range
-        and POSIX_FADV_DONTNEED), so that writing the model does not evict everything else and the fsync before
-        publishing is short; V(keep) leaves the written files in the page cache (faster to load right away
-        where memory is plenty).
+      - V(direct) writes what a receiver gets with O_DIRECT, around the page cache (no copy into it, nothing to
+        write back or drop; bytes off the 4 KiB grid go through a staging buffer, the tail is padded then cut
+        back); where the filesystem refuses O_DIRECT (tmpfs, some overlays) that file is written as with V(drop).
+      - V(drop) writes through the page cache, flushes what was written in steps of 32 MiB and drops it
+        (sync_file_range and POSIX_FADV_DONTNEED), so that writing the model does not evict everything else.
+      - V(keep) leaves the written files in the page cache (faster to load right away where memory is plenty).
+      - Either way nothing is read back (the hash comes from the received buffers) and a file is fsynced before
+        it is published. make bench-relay measures V(direct) against V(drop).
     type: str
-    choices: [drop, keep]
-    default: drop
+    choices: [direct, drop, keep]
+    default: direct
   job_path:
     description:
       - Run the relay detached from this task (a daemon of its own session, named C(wideep-relay) in C(ps)) and
@@ -233,7 +237,7 @@ def main() -> None:
             "lanes": {"type": "int", "default": 2},
             "block_bytes": {"type": "int", "default": 1048576},
             "socket_buffer": {"type": "int", "default": 0},
-            "page_cache": {"type": "str", "default": "drop", "choices": ["drop", "keep"]},
+            "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
             "mark_complete": {"type": "bool", "default": False},
             "job_path": {"type": "path"},
         },

@@ -656,3 +656,54 @@ def test_the_mark_action_answers_a_settled_tray_as_the_module_does(source: Path,
     (tray / ".wideep" / "COMPLETE").unlink()
     rc, unmarked, output = run_module("model_weights_mark", json.dumps(args))
     assert rc == 0 and "invocation" in unmarked and unmarked["marked"], output
+
+
+def test_the_mark_action_starts_a_bare_trays_receiver_without_the_module_and_answers_as_the_module_does(source: Path, tmp_path: Path) -> None:
+    """A tray holding none of the files (a partial file may be there): the action reads it with one
+    shell read and starts the receiver with one run of the tray's Python (the relay's module_utils
+    sent as source), no module run; its answer is the module's. Check mode starts nothing; a taken
+    port fails, named; a tray that holds a file, or a COMPLETE marker, goes to the module."""
+    import socket
+
+    manifest = weights.make_manifest(str(source))["files"]
+    entries = weights.parse_manifest({"files": manifest})
+    keys = ("changed", "corrupt", "removed", "stamped", "marked", "unmarked", "index_problems", "digest", "files", "complete", "missing_bytes", "hashed_bytes")
+    shard = max(entries, key=lambda e: e.size)
+    assert shard.size > weights.CHUNK + 1234
+    for number, (tray, partial) in enumerate(((tmp_path / "bare", 0), (tmp_path / "half done", weights.CHUNK + 1234))):
+        if partial:  # the first file half received by an earlier pass: its whole chunk is kept
+            part = Path(weights.partial_path(str(tray), shard.path))
+            part.parent.mkdir(parents=True)
+            part.write_bytes((source / shard.path).read_bytes()[:partial])
+        receive = {"run_id": "r-bare", "port": BASE_PORT + 890 + number, "job_path": str(tray) + ".job.json", "idle_timeout": 2, "connect_timeout": 1}
+        args = {"dest": str(tray), "manifest": manifest}
+        rc, checked, output = run_module("model_weights_mark", json.dumps({**args, "receive": receive}), "--check")
+        assert rc == 0 and "invocation" not in checked and checked["receiver"] == {} and not Path(receive["job_path"]).exists(), output
+        rc, action, output = run_module("model_weights_mark", json.dumps({**args, "receive": receive}))
+        assert rc == 0 and "invocation" not in action, output  # no module ran
+        pid = action["receiver"]["pid"]
+        assert action["receiver"] == {"pid": pid, "job_path": receive["job_path"], "port": receive["port"]}
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == "wideep-relay"
+        module = run_module_file("model_weights_mark", args, tmp_path)  # no receive: starts nothing
+        assert {k: action[k] for k in keys} == {k: module[k] for k in keys}
+        assert action["files"][shard.path]["have"] == (weights.CHUNK if partial else 0)
+        assert abs(action["free_bytes"] - module["free_bytes"]) < 1 << 30
+        # the receiver holds its port: a second start fails, naming the port and the fix
+        rc, again, output = run_module("model_weights_mark", json.dumps({**args, "receive": receive}))
+        assert rc != 0 and f"cannot listen on port {receive['port']}" in again["msg"] and "choose another port" in again["msg"], output
+        # no plan comes: it ends by itself (idle_timeout + 2 x connect_timeout), its port free again
+        rc, done, output = run_module("relay_wait", json.dumps({"job_path": receive["job_path"], "interval": 1, "timeout": 30}))
+        assert done["state"] == "incomplete" and "no upstream brought the plan" in done["msg"], output
+        with socket.socket() as probe:
+            probe.bind(("0.0.0.0", receive["port"]))
+
+    held = tmp_path / "holds one"  # one file under its name: the module's (it hashes it)
+    held.mkdir()
+    (held / shard.path).write_bytes((source / shard.path).read_bytes())
+    rc, one, output = run_module("model_weights_mark", json.dumps({"dest": str(held), "manifest": manifest}))
+    assert rc == 0 and "invocation" in one and one["hashed_bytes"] == shard.size, output
+    stale = tmp_path / "stale marker"  # no file, but a COMPLETE from before: the module removes it
+    Path(weights.state_path(str(stale), "COMPLETE")).parent.mkdir(parents=True)
+    Path(weights.state_path(str(stale), "COMPLETE")).write_text(json.dumps("0" * 64))
+    rc, unmarked, output = run_module("model_weights_mark", json.dumps({"dest": str(stale), "manifest": manifest}))
+    assert rc == 0 and "invocation" in unmarked and unmarked["unmarked"] is True, output
