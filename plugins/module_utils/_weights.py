@@ -23,6 +23,8 @@ from typing import Any
 
 CHUNK = 1 << 20
 STATE_DIR = ".wideep"
+# wideep.gb200.model_weights_manifest's options (its module and its action plugin share them).
+MANIFEST_ARGUMENT_SPEC: dict[str, Any] = {"path": {"type": "path", "required": True}, "cache": {"type": "path"}}
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
+    MANIFEST_ARGUMENT_SPEC,
     check_index,
     make_manifest,
     manifest_digest,
@@ -84,10 +85,7 @@ from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"path": {"type": "path", "required": True}, "cache": {"type": "path"}},
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=MANIFEST_ARGUMENT_SPEC, supports_check_mode=True)
     source: str = module.params["path"]
     cache: str | None = module.params["cache"]
     if not os.path.isdir(source):
