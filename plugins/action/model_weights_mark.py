@@ -20,13 +20,11 @@ import json
 import os
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.wideep.gb200.plugins.module_utils import _relay, _relay_job, _weights
 from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import MARK_ARGUMENT_SPEC
 from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     CHUNK,
@@ -39,6 +37,7 @@ from ansible_collections.wideep.gb200.plugins.module_utils._weights import (
     state_path,
 )
 from ansible_collections.wideep.gb200.plugins.plugin_utils.host_read import file_line
+from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.boot import boot
 
 MODULE = "wideep.gb200.model_weights_mark"
 
@@ -168,29 +167,6 @@ def bare(entries: list[FileEntry], output: str) -> dict[str, Any] | None:
     return _answer(entries, files, found["free"], [])
 
 
-# Run by the tray's Python with `-c`: the relay's module_utils (stdlib only) arrive on stdin as
-# source, are compiled under their package name, and _relay_job.boot starts the receiver as the
-# module would (listen, then a detached daemon). Prints one JSON line.
-BOOT = """
-import json, sys, types
-doc = json.load(sys.stdin)
-pkg = "ansible_collections.wideep.gb200.plugins.module_utils"
-parts = pkg.split(".")
-for i in range(1, len(parts) + 1):
-    package = types.ModuleType(".".join(parts[:i]))
-    package.__path__ = []
-    sys.modules[package.__name__] = package
-for short in ("_weights", "_relay", "_relay_job"):
-    module = types.ModuleType(pkg + "." + short)
-    module.__package__ = pkg
-    module.__file__ = "<wideep.gb200 " + short + ">"
-    sys.modules[module.__name__] = module
-    exec(compile(doc["sources"][short], module.__file__, "exec"), module.__dict__)
-print(json.dumps(sys.modules[pkg + "._relay_job"].boot(doc["call"])))
-"""
-_SOURCES = {"_weights": _weights, "_relay": _relay, "_relay_job": _relay_job}
-
-
 class ActionModule(ActionBase):
     _requires_connection = True
 
@@ -239,28 +215,10 @@ class ActionModule(ActionBase):
         answer = bare(entries, output)
         if answer is None or not params["receive"] or self._task.check_mode:
             return answer  # check mode, or no receiver asked for: the module would start none either
-        started = self._boot(task_vars, {"dest": dest, "manifest": params["manifest"], "lacking": list(answer["files"]), "receive": params["receive"]})
+        call = {"dest": dest, "manifest": params["manifest"], "lacking": list(answer["files"]), "receive": params["receive"]}
+        started = boot(self, task_vars, "boot_receiver", call)
         if started is None:
             return None
-        return answer | started
-
-    def _boot(self, task_vars: dict[str, Any], call: dict[str, Any]) -> dict[str, Any] | None:
-        """{"receiver": ...} or {"failed": True, "msg": ...}; None when the module is to run (no
-        interpreter known yet for this tray, or nothing was started)."""
-        python = task_vars.get("ansible_python_interpreter") or task_vars.get("ansible_facts", {}).get("discovered_interpreter_python")
-        if python is not None:
-            python = self._templar.template(python)
-        if not isinstance(python, str) or not python.startswith("/") or set(python) & {"{", "\n"}:
-            return None  # interpreter discovery is the module's
-        doc = {"sources": {short: Path(str(module.__file__)).read_text(encoding="utf-8") for short, module in _SOURCES.items()}, "call": call}
-        ran = ActionBase._low_level_execute_command(self, f"{shlex.quote(python)} -c {shlex.quote(BOOT)}", in_data=json.dumps(doc).encode())
-        lines = str(ran.get("stdout", "")).strip().splitlines()
-        try:
-            started = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            started = None
-        if isinstance(started, dict) and (isinstance(started.get("receiver"), dict) or started.get("failed")):
-            return {"receiver": started["receiver"]} if not started.get("failed") else {"failed": True, "msg": str(started.get("msg"))}
-        if ran.get("rc") != 0 and not lines:
-            return None  # nothing started (no such Python, say): the module runs and says why
-        return {"failed": True, "msg": f"starting the receiving relay gave no answer (rc {ran.get('rc')}): {ran.get('stderr', '')!s}"[:2000]}
+        if started.get("failed") or not isinstance(started.get("receiver"), dict):
+            return answer | {"failed": True, "msg": str(started.get("msg", started))}
+        return answer | {"receiver": started["receiver"]}

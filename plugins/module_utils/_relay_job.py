@@ -165,7 +165,7 @@ def start_receiver(spec: dict[str, Any], dest: str, entries: list[FileEntry], la
     return {"pid": pid, "job_path": spec["job_path"], "port": spec["port"]}
 
 
-def boot(doc: dict[str, Any]) -> dict[str, Any]:
+def boot_receiver(doc: dict[str, Any]) -> dict[str, Any]:
     """model_weights_mark's action on a tray that holds none of the files: start the receiver
     without a module run (its arguments were validated by the module's spec on the controller).
     doc: {"dest", "manifest", "lacking", "receive"}."""
@@ -174,6 +174,85 @@ def boot(doc: dict[str, Any]) -> dict[str, Any]:
         return {"receiver": start_receiver(doc["receive"], doc["dest"], entries, set(doc["lacking"]))}
     except (RelayError, ValueError, KeyError, TypeError) as exc:
         return {"failed": True, "msg": str(exc)}
+
+
+# wideep.gb200.model_weights_relay's options (its module and its action plugin share them).
+RELAY_ARGUMENT_SPEC: dict[str, Any] = {
+    "run_id": {"type": "str", "required": True},
+    "index": {"type": "int", "required": True},
+    "chain": {"type": "list", "elements": "str", "required": True},
+    "manifest": {"type": "list", "elements": "dict", "required": True},
+    "starts": {"type": "dict", "required": True},
+    "needs": {"type": "list", "elements": "str", "default": []},
+    "dest": {"type": "path"},
+    "source_dir": {"type": "path"},
+    "fanout": {"type": "bool", "default": False},
+    "stall_timeout": {"type": "float", "default": 30},
+    "connect_timeout": {"type": "float", "default": 120},
+    "idle_timeout": {"type": "float", "default": 300},
+    "rate_limit": {"type": "int", "default": 0},
+    "progress_path": {"type": "path"},
+    "lanes": {"type": "int", "default": 2},
+    "block_bytes": {"type": "int", "default": 1048576},
+    "socket_buffer": {"type": "int", "default": 0},
+    "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
+    "mark_complete": {"type": "bool", "default": False},
+    "job_path": {"type": "path"},
+}
+RELAY_REQUIRED_IF: list[Any] = [("index", 0, ["source_dir"])]
+
+
+def relay_work(params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """model_weights_relay's member, ready to run (RelayError says what is wrong with params)."""
+    try:
+        entries = parse_manifest({"files": params["manifest"]})
+        chain = [parse_address(member) for member in params["chain"]]
+        starts = {str(k): int(v) for k, v in params["starts"].items()}
+    except ValueError as exc:
+        raise RelayError(f"bad relay spec: {exc}") from exc
+    if params["index"] != 0 and not params["dest"]:
+        raise RelayError("a receiving member needs dest")
+    problems = transport_problems(params["lanes"], params["block_bytes"], params["socket_buffer"])
+    if problems:
+        raise RelayError("; ".join(problems))
+    relay = Relay(
+        run_id=params["run_id"],
+        index=params["index"],
+        chain=chain,
+        segments=layout(entries, starts),
+        needs=set(params["needs"]),
+        dest=params["dest"],
+        source_dir=params["source_dir"],
+        fanout=params["fanout"],
+        stall_timeout=params["stall_timeout"],
+        connect_timeout=params["connect_timeout"],
+        idle_timeout=params["idle_timeout"],
+        rate_limit=params["rate_limit"],
+        progress_path=params["progress_path"],
+        lanes=params["lanes"],
+        block=params["block_bytes"],
+        socket_buffer=params["socket_buffer"],
+        page_cache=params["page_cache"],
+        # downstream hellos carry the plan: a receiver started by model_weights_mark learns it so
+        starts=starts,
+    )
+
+    def work() -> dict[str, Any]:
+        return run_and_mark(relay, entries, params["dest"], params["mark_complete"])
+
+    return work
+
+
+def boot_relay(params: dict[str, Any]) -> dict[str, Any]:
+    """model_weights_relay's action with job_path: start the member detached without a module run
+    (params validated by the module's spec on the controller); the module's answer."""
+    try:
+        pid = detach(params["job_path"], relay_work(params))
+    except RelayError as exc:
+        return {"failed": True, "msg": str(exc)}
+    except OSError as exc:
+        return {"failed": True, "msg": f"starting the relay failed: {exc}"}
+    return {"changed": False, "pid": pid, "job_path": params["job_path"]}
 
 
 # wideep.gb200.model_weights_mark's options: `receive` starts a receiving relay (what the module

@@ -212,74 +212,17 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wideep.gb200.plugins.module_utils._relay import Relay, parse_address, transport_problems
-from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import detach, name_process, run_and_mark
-from ansible_collections.wideep.gb200.plugins.module_utils._weights import layout, parse_manifest
+from ansible_collections.wideep.gb200.plugins.module_utils._relay import RelayError
+from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import RELAY_ARGUMENT_SPEC, RELAY_REQUIRED_IF, detach, name_process, relay_work
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "run_id": {"type": "str", "required": True},
-            "index": {"type": "int", "required": True},
-            "chain": {"type": "list", "elements": "str", "required": True},
-            "manifest": {"type": "list", "elements": "dict", "required": True},
-            "starts": {"type": "dict", "required": True},
-            "needs": {"type": "list", "elements": "str", "default": []},
-            "dest": {"type": "path"},
-            "source_dir": {"type": "path"},
-            "fanout": {"type": "bool", "default": False},
-            "stall_timeout": {"type": "float", "default": 30},
-            "connect_timeout": {"type": "float", "default": 120},
-            "idle_timeout": {"type": "float", "default": 300},
-            "rate_limit": {"type": "int", "default": 0},
-            "progress_path": {"type": "path"},
-            "lanes": {"type": "int", "default": 2},
-            "block_bytes": {"type": "int", "default": 1048576},
-            "socket_buffer": {"type": "int", "default": 0},
-            "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
-            "mark_complete": {"type": "bool", "default": False},
-            "job_path": {"type": "path"},
-        },
-        required_if=[("index", 0, ["source_dir"])],
-    )
+    module = AnsibleModule(argument_spec=RELAY_ARGUMENT_SPEC, required_if=RELAY_REQUIRED_IF)
     params: dict[str, Any] = module.params
     try:
-        entries = parse_manifest({"files": params["manifest"]})
-        chain = [parse_address(member) for member in params["chain"]]
-        starts = {str(k): int(v) for k, v in params["starts"].items()}
-    except ValueError as exc:
-        module.fail_json(msg=f"bad relay spec: {exc}")
-    if params["index"] != 0 and not params["dest"]:
-        module.fail_json(msg="a receiving member needs dest")
-    problems = transport_problems(params["lanes"], params["block_bytes"], params["socket_buffer"])
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-    relay = Relay(
-        run_id=params["run_id"],
-        index=params["index"],
-        chain=chain,
-        segments=layout(entries, starts),
-        needs=set(params["needs"]),
-        dest=params["dest"],
-        source_dir=params["source_dir"],
-        fanout=params["fanout"],
-        stall_timeout=params["stall_timeout"],
-        connect_timeout=params["connect_timeout"],
-        idle_timeout=params["idle_timeout"],
-        rate_limit=params["rate_limit"],
-        progress_path=params["progress_path"],
-        lanes=params["lanes"],
-        block=params["block_bytes"],
-        socket_buffer=params["socket_buffer"],
-        page_cache=params["page_cache"],
-        # downstream hellos carry the plan: a receiver started by model_weights_mark learns it so
-        starts=starts,
-    )
-
-    def work() -> dict[str, Any]:
-        return run_and_mark(relay, entries, params["dest"], params["mark_complete"])
-
+        work = relay_work(params)
+    except RelayError as exc:
+        module.fail_json(msg=str(exc))
     if params["job_path"]:
         try:
             pid = detach(params["job_path"], work)

@@ -393,7 +393,8 @@ def test_the_broadcast_role_refuses_bad_transport_settings_all_at_once(tmp_path:
 
 def test_detached_relays_through_ansible_return_at_once_and_relay_wait_collects_their_results(source: Path, tmp_path: Path) -> None:
     """The broadcast role's start: model_weights_relay with job_path (a daemon named wideep-relay,
-    one pipelined call) on a receiver and on the source, then relay_wait on each job file."""
+    started by the action with one run of the tray's Python, no module) on a receiver and on the
+    source, then relay_wait on each job file. Bad arguments fail by name, as the module's."""
     manifest = weights.make_manifest(str(source))["files"]
     tray = tmp_path / "tray"
     port = BASE_PORT + 700
@@ -418,13 +419,16 @@ def test_detached_relays_through_ansible_return_at_once_and_relay_wait_collects_
     began = time.monotonic()
     rc, started, output = run_module("model_weights_relay", json.dumps(receiver))
     assert rc == 0, output
-    assert started["pid"] > 0 and started["changed"] is False
+    assert started["pid"] > 0 and started["changed"] is False and "invocation" not in started  # no module ran
     assert json.loads((tmp_path / "receiver-job.json").read_text()) == {"started": 1, "finished": 0}  # running: the source is not there yet
     assert Path(f"/proc/{started['pid']}/comm").read_text().strip() == "wideep-relay"
     source_args = common | {"index": 0, "source_dir": str(source), "job_path": str(tmp_path / "source-job.json")}
-    rc, _source_started, output = run_module("model_weights_relay", json.dumps(source_args))
-    assert rc == 0, output
+    rc, source_started, output = run_module("model_weights_relay", json.dumps(source_args))
+    assert rc == 0 and "invocation" not in source_started, output
     assert time.monotonic() - began < 30  # both returned without waiting for the stream
+    for bad, named in (({"mark_completed": True}, "mark_completed"), ({"lanes": 0}, "lanes"), ({"dest": None}, "needs dest")):
+        rc, refused, output = run_module("model_weights_relay", json.dumps(receiver | {"job_path": str(tmp_path / "bad-job.json")} | bad))
+        assert rc != 0 and named in refused["msg"], output
     wait_args = {"job_path": str(tmp_path / "receiver-job.json"), "progress_path": receiver["progress_path"], "interval": 1, "timeout": 60}
     rc, done, output = run_module("relay_wait", json.dumps(wait_args))
     assert rc == 0, output
