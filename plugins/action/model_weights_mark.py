@@ -215,7 +215,10 @@ class ActionModule(ActionBase):
         answer = bare(entries, output)
         if answer is None or not params["receive"] or self._task.check_mode:
             return answer  # check mode, or no receiver asked for: the module would start none either
-        call = {"dest": dest, "manifest": params["manifest"], "lacking": list(answer["files"]), "receive": params["receive"]}
+        # The validator expanded the receiver's paths (~, $VARS) here; the tray expands them as the module would.
+        raw = plain.get("receive") or {}
+        receive = params["receive"] | {key: raw.get(key) for key in ("job_path", "progress_path")}
+        call = {"dest": dest, "manifest": params["manifest"], "lacking": list(answer["files"]), "receive": receive}
         started = boot(self, task_vars, "boot_receiver", call)
         if started is None:
             return None

@@ -43,13 +43,12 @@ class ActionModule(ActionBase):
             return None
         if not isinstance(plain.get("job_path"), str):
             return None  # a member that runs within the task is the module's
-        # Paths the module expands (type path: ~, $VARS) are the module's.
-        if not all(isinstance(plain[k], str) and plain[k].startswith("/") and not set(plain[k]) & {"~", "$"} for k in PATHS if plain.get(k) is not None):
-            return None
         checked = ArgumentSpecValidator(RELAY_ARGUMENT_SPEC, required_if=RELAY_REQUIRED_IF).validate(plain)
         if checked.error_messages:
             return None  # the module refuses the arguments by name
-        started = boot(self, task_vars, "boot_relay", checked.validated_parameters)
+        # The validator expanded the paths (~, $VARS) here; the tray expands them as the module would.
+        call = checked.validated_parameters | {key: plain.get(key) for key in PATHS}
+        started = boot(self, task_vars, "boot_relay", call)
         if started is None:
             return None
         if started.get("failed") or not isinstance(started.get("pid"), int):

@@ -171,7 +171,8 @@ def boot_receiver(doc: dict[str, Any]) -> dict[str, Any]:
     doc: {"dest", "manifest", "lacking", "receive"}."""
     try:
         entries = parse_manifest({"files": doc["manifest"]})
-        return {"receiver": start_receiver(doc["receive"], doc["dest"], entries, set(doc["lacking"]))}
+        receive = expand_paths(doc["receive"], ("job_path", "progress_path"))
+        return {"receiver": start_receiver(receive, doc["dest"], entries, set(doc["lacking"]))}
     except (RelayError, ValueError, KeyError, TypeError) as exc:
         return {"failed": True, "msg": str(exc)}
 
@@ -243,9 +244,15 @@ def relay_work(params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return work
 
 
+def expand_paths(values: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The options of type path as a module expands them, on the tray: ~ and $VARS."""
+    return values | {key: os.path.expanduser(os.path.expandvars(values[key])) for key in keys if isinstance(values.get(key), str)}
+
+
 def boot_relay(params: dict[str, Any]) -> dict[str, Any]:
     """model_weights_relay's action with job_path: start the member detached without a module run
-    (params validated by the module's spec on the controller); the module's answer."""
+    (params validated by the module's spec on the controller, paths as given); the module's answer."""
+    params = expand_paths(params, ("dest", "source_dir", "progress_path", "job_path"))
     try:
         pid = detach(params["job_path"], relay_work(params))
     except RelayError as exc:

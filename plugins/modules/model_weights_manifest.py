@@ -15,6 +15,8 @@ description:
     read the model again.
   - Checks that the safetensors index agrees with the files (every shard it names exists).
   - Writes only O(cache), and reports C(changed) when it does (the first run, or when the source changed).
+  - Its action plugin answers a source whose every file still has the size and mtime O(cache) recorded from one
+    shell read (C(find), the cache, the indexes; no Python on the host); anything to hash or write runs the module.
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)

@@ -20,6 +20,10 @@ description:
   - Writes C(.wideep/COMPLETE), the manifest digest, once every file verified and the safetensors index agrees
     (O(mark_complete)); removes a C(COMPLETE) left from before when a file is no longer complete.
   - Decides every change before making any, so check mode reports exactly what a real run changes.
+  - Its action plugin answers from one shell read (no Python on the host) a tray that holds the whole manifest,
+    trusted by its stamps, and a tray that holds none of its files (with O(receive), it then starts the receiver
+    with one run of the host's Python, the relay's module_utils sent as source, no module run); anything else
+    runs the module.
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)

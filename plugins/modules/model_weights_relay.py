@@ -16,7 +16,9 @@ description:
     rename) only when its sha256 matches the manifest.
   - A downstream that dies or stalls longer than O(stall_timeout) is bypassed; it keeps what it verified and
     is caught up by the next pass. Progress (bytes, rate, ETA) is written to O(progress_path) every second.
-  - Run it with C(async) on all members at once; the role wideep.gb200.model_weights does.
+  - With O(job_path) it runs detached (a daemon named C(wideep-relay)) and the task returns at once; its action
+    plugin then starts it with one run of the host's Python (the relay's module_utils sent as source), no module
+    run. M(wideep.gb200.relay_wait) collects its result.
 version_added: 0.1.0
 author:
   - wideep.gb200 authors (@wideep-gb200)

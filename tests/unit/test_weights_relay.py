@@ -711,3 +711,18 @@ def test_the_mark_action_starts_a_bare_trays_receiver_without_the_module_and_ans
     Path(weights.state_path(str(stale), "COMPLETE")).write_text(json.dumps("0" * 64))
     rc, unmarked, output = run_module("model_weights_mark", json.dumps({"dest": str(stale), "manifest": manifest}))
     assert rc == 0 and "invocation" in unmarked and unmarked["unmarked"] is True, output
+
+
+def test_a_booted_relay_expands_its_paths_on_the_tray_as_the_module_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The actions validate on the controller but pass paths as written: ~ and $VARS are the tray's."""
+    from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import expand_paths
+
+    monkeypatch.setenv("HOME", "/home/tray")
+    monkeypatch.setenv("JOBS", "/var/jobs")
+    given = {"job_path": "~/.wideep/job.json", "progress_path": "$JOBS/progress.json", "dest": None, "lanes": 2}
+    assert expand_paths(given, ("job_path", "progress_path", "dest")) == {
+        "job_path": "/home/tray/.wideep/job.json",
+        "progress_path": "/var/jobs/progress.json",
+        "dest": None,
+        "lanes": 2,
+    }
