@@ -70,6 +70,13 @@ def detach(job_path: str, work: Callable[[], dict[str, Any]], keep: tuple[int, .
         os._exit(0)
 
 
+def finished_job(data: Any) -> dict[str, Any] | None:
+    """A job file's content once its relay finished (as async_status reports it), else None."""
+    if not isinstance(data, dict) or (data.get("started") and not data.get("finished")):
+        return None
+    return data | {"finished": data.get("finished", 1)}
+
+
 def run_and_mark(
     relay: Relay,
     entries: list[FileEntry],

@@ -84,6 +84,8 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wideep.gb200.plugins.module_utils._relay_job import finished_job
+
 
 def _read_json(path: str) -> dict[str, Any] | None:
     try:
@@ -96,11 +98,7 @@ def _read_json(path: str) -> dict[str, Any] | None:
 
 def job_state(job_file: str) -> dict[str, Any] | None:
     """The job's result once it finished (as async_status reports it), else None."""
-    data = _read_json(job_file)
-    if data is None or (data.get("started") and not data.get("finished")):
-        return None
-    data.setdefault("finished", 1)
-    return data
+    return finished_job(_read_json(job_file))
 
 
 def main() -> None:

@@ -726,3 +726,15 @@ def test_a_booted_relay_expands_its_paths_on_the_tray_as_the_module_would(monkey
         "dest": None,
         "lanes": 2,
     }
+
+
+def test_relay_wait_answers_a_job_that_already_ended_from_one_read(tmp_path: Path) -> None:
+    """The source's result is usually there before its wait starts: read once, no waiting round;
+    a job still running is waited for (and times out, named)."""
+    done = {"started": 1, "finished": 1, "state": "complete", "published": ["a.safetensors"], "bytes_sent": 7}
+    (tmp_path / "done.json").write_text(json.dumps(done))
+    rc, result, output = run_module("relay_wait", json.dumps({"job_path": str(tmp_path / "done.json"), "timeout": 5}))
+    assert rc == 0 and result["changed"] is True and result["state"] == "complete" and result["bytes_sent"] == 7, output
+    (tmp_path / "running.json").write_text(json.dumps({"started": 1, "finished": 0}))
+    rc, result, output = run_module("relay_wait", json.dumps({"job_path": str(tmp_path / "running.json"), "interval": 0.5, "timeout": 1}))
+    assert rc != 0 and "still running after the timeout" in result["msg"], output
