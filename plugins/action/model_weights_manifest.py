@@ -112,10 +112,10 @@ def answer(source: str, output: str) -> dict[str, Any] | None:
     if set(cache) != {"files"} or not isinstance(cached, list) or len(cached) != len(found) or not found:
         return None
     files = []
-    for (path, size, mtime_ns), entry in zip(found, cached, strict=True):
+    for listed, entry in zip(found, cached, strict=True):
         if not isinstance(entry, dict) or set(entry) != {"path", "size", "sha256", "mtime_ns"}:
             return None
-        if (entry["path"], entry["size"], entry["mtime_ns"]) != (path, size, mtime_ns):
+        if (entry["path"], entry["size"], entry["mtime_ns"]) != listed:
             return None  # changed since: the module hashes it
         files.append(entry)
     try:

@@ -1260,14 +1260,16 @@ class _FileWriter:
         return skip, len(data) - skip
 
     def _write_direct(self, view: memoryview, at: int, address: int, frame: _Frame | None) -> None:
-        assert self.fd is not None
+        fd = self.fd
+        if fd is None:
+            raise OSError(f"{self.part} is closed")
         if at != self.written:
             raise OSError(f"direct write at {at}, expected {self.written}")
         while view:
             if not self.staged and at % ALIGN == 0 and address >= 0 and address % ALIGN == 0 and len(view) >= ALIGN:
                 whole = len(view) // ALIGN * ALIGN  # straight from the frame
                 if frame is None:
-                    _pwrite_all(self.fd, view[:whole], at)
+                    _pwrite_all(fd, view[:whole], at)
                 else:  # held until written with its neighbours in one pwritev
                     self.batch.append((view[:whole], frame.hold()))
                     self.batched += whole
@@ -1287,7 +1289,7 @@ class _FileWriter:
             view = view[take:]
             self.written = at
             if self.staged == STAGE:
-                _pwrite_all(self.fd, memoryview(self.stage), at - STAGE)
+                _pwrite_all(fd, memoryview(self.stage), at - STAGE)
                 self.staged = 0
 
     def _flush_batch(self) -> None:
@@ -1333,14 +1335,14 @@ class _FileWriter:
                 self._flush_batch()
             except OSError as exc:
                 self.fail(f"writing {self.part} failed: {exc}")
-            if self.staged and not self.broken:
+            stage = self.stage
+            if self.staged and stage is not None and self.fd is not None and not self.broken:
                 # The tail: padded to ALIGN (zeros), then the file cut back to its size. A failure
                 # fails the file (its hash, taken from the frames, would otherwise pass).
                 padded = -(-self.staged // ALIGN) * ALIGN
-                assert self.stage is not None
-                self.stage[self.staged : padded] = bytes(padded - self.staged)
+                stage[self.staged : padded] = bytes(padded - self.staged)
                 try:
-                    _pwrite_all(self.fd, memoryview(self.stage)[:padded], self.written - self.staged)
+                    _pwrite_all(self.fd, memoryview(stage)[:padded], self.written - self.staged)
                     os.ftruncate(self.fd, self.written)
                 except OSError as exc:
                     self.fail(f"writing {self.part} failed: {exc}")

@@ -62,7 +62,8 @@ def python_of(action: ActionBase, task_vars: dict[str, Any]) -> str | None:
 def boot(action: ActionBase, task_vars: dict[str, Any], entry: str, call: dict[str, Any]) -> dict[str, Any] | None:
     """What the entry returned ({"failed": True, "msg": ...} when it could not start), or None when
     nothing was started and the module is to run (no interpreter known yet, no such Python)."""
-    assert entry in ENTRIES
+    if entry not in ENTRIES:
+        raise ValueError(f"no boot entry {entry}")
     python = python_of(action, task_vars)
     if python is None:
         return None
