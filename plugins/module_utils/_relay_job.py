@@ -184,6 +184,19 @@ def boot_receiver(doc: dict[str, Any]) -> dict[str, Any]:
         return {"failed": True, "msg": str(exc)}
 
 
+# A relay's transport: the same options, bounds and defaults for a member started by
+# model_weights_relay and for a receiver started by model_weights_mark's `receive`.
+TRANSPORT_OPTIONS: dict[str, Any] = {
+    "progress_path": {"type": "path"},
+    "stall_timeout": {"type": "float", "default": 30},
+    "connect_timeout": {"type": "float", "default": 120},
+    "idle_timeout": {"type": "float", "default": 300},
+    "lanes": {"type": "int", "default": 2},
+    "block_bytes": {"type": "int", "default": 1048576},
+    "socket_buffer": {"type": "int", "default": 0},
+    "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
+}
+
 # wideep.gb200.model_weights_relay's options (its module and its action plugin share them).
 RELAY_ARGUMENT_SPEC: dict[str, Any] = {
     "run_id": {"type": "str", "required": True},
@@ -195,17 +208,10 @@ RELAY_ARGUMENT_SPEC: dict[str, Any] = {
     "dest": {"type": "path"},
     "source_dir": {"type": "path"},
     "fanout": {"type": "bool", "default": False},
-    "stall_timeout": {"type": "float", "default": 30},
-    "connect_timeout": {"type": "float", "default": 120},
-    "idle_timeout": {"type": "float", "default": 300},
     "rate_limit": {"type": "int", "default": 0},
-    "progress_path": {"type": "path"},
-    "lanes": {"type": "int", "default": 2},
-    "block_bytes": {"type": "int", "default": 1048576},
-    "socket_buffer": {"type": "int", "default": 0},
-    "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
     "mark_complete": {"type": "bool", "default": False},
     "job_path": {"type": "path"},
+    **TRANSPORT_OPTIONS,
 }
 RELAY_REQUIRED_IF: list[Any] = [("index", 0, ["source_dir"])]
 
@@ -276,14 +282,7 @@ RECEIVE_OPTIONS: dict[str, Any] = {
     "run_id": {"type": "str", "required": True},
     "port": {"type": "int", "required": True},
     "job_path": {"type": "path", "required": True},
-    "progress_path": {"type": "path"},
-    "stall_timeout": {"type": "float", "default": 30},
-    "connect_timeout": {"type": "float", "default": 120},
-    "idle_timeout": {"type": "float", "default": 300},
-    "lanes": {"type": "int", "default": 2},
-    "block_bytes": {"type": "int", "default": 1048576},
-    "socket_buffer": {"type": "int", "default": 0},
-    "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
+    **TRANSPORT_OPTIONS,
 }
 
 MARK_ARGUMENT_SPEC: dict[str, Any] = {
