@@ -12,8 +12,10 @@ import binascii
 import re
 from typing import Any
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.wideep.gb200.plugins.module_utils._tray_facts import ARGUMENT_SPEC, KEYS, unsupported
 from ansible_collections.wideep.gb200.plugins.plugin_utils.host_read import file_line
 
 MODULE = "wideep.gb200.tray_facts"
@@ -89,12 +91,29 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        if not self._task.args:
-            # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
-            read = ActionBase._low_level_execute_command(self, "/bin/sh -s", in_data=SCRIPT.encode())
-            facts = facts_from(str(read.get("stdout", ""))) if read.get("rc") == 0 else None
-            if facts is not None:
-                result.update(changed=False, ansible_facts=facts)
-                return result
+        checked = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(self._task.args))
+        if checked.error_messages:
+            # The module refuses the arguments by name.
+            result.update(self._execute_module(module_name=MODULE, module_args=dict(self._task.args), task_vars=task_vars))
+            return result
+        params = checked.validated_parameters
+        known = (task_vars or {}).get("ansible_facts") or {}
+        if params["reuse"] and all(key in known for key in KEYS):
+            # A role's check in a run that has the facts already (tray_facts, setup): no tray read.
+            return self._judged(result, {key: known[key] for key in KEYS}, params, answer={})
+        # Called through ActionBase: ansible-core leaves it unannotated (pyproject: untyped_calls_exclude).
+        read = ActionBase._low_level_execute_command(self, "/bin/sh -s", in_data=SCRIPT.encode())
+        facts = facts_from(str(read.get("stdout", ""))) if read.get("rc") == 0 else None
+        if facts is not None:
+            return self._judged(result, facts, params, answer=facts)
         result.update(self._execute_module(module_name=MODULE, module_args=dict(self._task.args), task_vars=task_vars))
+        return result
+
+    @staticmethod
+    def _judged(result: dict[str, Any], facts: dict[str, Any], params: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        """The module's answer for these facts: its failure message where the role does not support them."""
+        problem = unsupported(facts, params["role"], params["supported_distributions"], params["supported_architectures"])
+        result.update(changed=False, ansible_facts=answer)
+        if problem is not None:
+            result.update(failed=True, msg=problem)
         return result

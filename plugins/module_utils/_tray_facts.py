@@ -5,6 +5,14 @@
 
 from __future__ import annotations
 
+ARGUMENT_SPEC = {
+    "supported_distributions": {"type": "list", "elements": "str", "default": []},
+    "supported_architectures": {"type": "list", "elements": "str", "default": []},
+    "role": {"type": "str", "default": "wideep.gb200"},
+    "reuse": {"type": "bool", "default": False},
+}
+"""The module's options (the action validates a task's arguments with it before it answers)."""
+
 KEYS = (
     "distribution",
     "distribution_version",
@@ -16,3 +24,21 @@ KEYS = (
     "machine",
     "architecture",
 )
+
+
+def unsupported(facts: dict[str, str], role: str, distributions: list[str], architectures: list[str]) -> str | None:
+    """Why a role cannot run on a tray with these facts (its message, as the roles word it), or None.
+
+    distributions are "Name Major" (as ansible_facts names them: "Debian 12", "Ubuntu 24.04");
+    an empty list accepts any (and architectures likewise).
+    """
+    name = f"{facts.get('distribution', '?')} {facts.get('distribution_major_version', '?')}"
+    architecture = facts.get("architecture", "?")
+    if (not distributions or name in distributions) and (not architectures or architecture in architectures):
+        return None
+    supports = ", ".join(distributions) if distributions else "any distribution"
+    runs = f"{facts.get('distribution', '?')} {facts.get('distribution_version', '?')}"
+    if architectures:
+        supports += f" on {', '.join(architectures)}"
+        runs += f" on {architecture}"
+    return f"{role} supports {supports}; this tray runs {runs}"

@@ -23,10 +23,35 @@ extends_documentation_fragment:
   - wideep.gb200._attributes
   - wideep.gb200._attributes.info_module
   - wideep.gb200._attributes.posix
-options: {}
+options:
+  supported_distributions:
+    description:
+      - The distributions a role supports, each as C(distribution) and C(distribution_major_version) with a space
+        (C(Debian 12)); when not empty, the task fails on a tray that runs another, with the role's name, what it
+        supports and what the tray runs.
+    type: list
+    elements: str
+    default: []
+  supported_architectures:
+    description: The architectures the role supports (C(x86_64), C(aarch64)); when not empty, checked as O(supported_distributions).
+    type: list
+    elements: str
+    default: []
+  role:
+    description: The name the failure message gives (the role that checks).
+    type: str
+    default: wideep.gb200
+  reuse:
+    description:
+      - Where this run has these facts already (another task gathered them), check those and leave the tray alone
+        (the action plugin answers; RV(ansible_facts) is then empty). A role's own check (each provisioning role's
+        first task) reads the tray only when it is used on its own.
+    type: bool
+    default: false
 notes:
-  - The provisioning play runs it once per run in place of fact gathering; each role still gathers with
-    M(ansible.builtin.setup) when these facts are not set (a role used on its own).
+  - The provisioning play runs it once per run in place of fact gathering; each role's first task runs it again with
+    O(reuse=true) and its supported distributions and architectures, which reads the tray only when these facts are not
+    set (a role used on its own).
 seealso:
   - module: ansible.builtin.setup
 """
@@ -35,6 +60,13 @@ EXAMPLES = r"""
 - name: The facts the roles read
   wideep.gb200.tray_facts:
 
+- name: A role's check (reads the tray only when the run has no facts yet)
+  wideep.gb200.tray_facts:
+    reuse: true
+    role: rdma
+    supported_distributions: [Debian 12, Ubuntu 24.04]
+    supported_architectures: [x86_64, aarch64]
+
 - name: Use them
   ansible.builtin.debug:
     msg: "{{ ansible_facts['distribution'] }} {{ ansible_facts['distribution_version'] }} on {{ ansible_facts['architecture'] }}"
@@ -42,7 +74,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ansible_facts:
-  description: The facts, as M(ansible.builtin.setup) names and values them.
+  description: The facts, as M(ansible.builtin.setup) names and values them (empty when O(reuse) found them set).
   returned: always
   type: dict
   sample:
@@ -63,15 +95,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.facts.system.distribution import DistributionFactCollector
 from ansible.module_utils.facts.system.platform import PlatformFactCollector
 
-from ansible_collections.wideep.gb200.plugins.module_utils._tray_facts import KEYS
+from ansible_collections.wideep.gb200.plugins.module_utils._tray_facts import ARGUMENT_SPEC, KEYS, unsupported
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     facts: dict[str, Any] = {}
     facts.update(PlatformFactCollector().collect(module=module, collected_facts=facts))
     facts.update(DistributionFactCollector().collect(module=module, collected_facts=facts))
-    module.exit_json(changed=False, ansible_facts={key: facts[key] for key in KEYS if key in facts})
+    answer = {key: facts[key] for key in KEYS if key in facts}
+    problem = unsupported(answer, module.params["role"], module.params["supported_distributions"], module.params["supported_architectures"])
+    if problem is not None:
+        module.fail_json(msg=problem, ansible_facts=answer)
+    module.exit_json(changed=False, ansible_facts=answer)
 
 
 if __name__ == "__main__":
