@@ -16,15 +16,18 @@ Overhead: the playbook's time beyond the transfer (playbook seconds - seconds), 
 before the source's first byte and after the last verified byte, and the slowest tasks
 (ansible.posix.profile_tasks). Robustness on a shared machine: each case runs BENCH_REPEAT
 times (default 2; the naive baseline BENCH_REPEAT_NAIVE, default 1) and the row with the median
-transfer time is reported (of 2, the faster), with every run's
-seconds beside it; a run that fails is retried once (and counted). BENCH_VARS="name=value ..." passes variables to every stage run (the
-relay's model_weights_lanes / _block_bytes / _page_cache, to compare them). The cluster's name and
-subnet come from WIDEEP_EMU_NAME / WIDEEP_EMU_SUBNET when set (else wideep-bench,
-172.31.241.0/24), so two checkouts can each run their own.
+transfer time is reported (of 2, the faster), with every run's seconds beside it; a run that
+fails is retried once (and counted). BENCH_NODES (default 4,8) picks the cases' tray counts.
+BENCH_VARS="name=value ..." passes variables to every stage run (the relay's model_weights_lanes /
+_block_bytes / _page_cache / _congestion, to compare them). For each chain row it also prints
+where the seconds went, from the relays' own clocks (split_pass). The cluster's name and subnet
+come from WIDEEP_EMU_NAME / WIDEEP_EMU_SUBNET when set (else wideep-bench, 172.31.241.0/24), so
+two checkouts can each run their own.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -40,6 +43,7 @@ SUBNET = os.environ.get("WIDEEP_EMU_SUBNET", "172.31.241.0/24")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
 METHODS = os.environ.get("BENCH_METHODS", "chain,fanout").split(",")  # fanout: the naive baseline
 REPEAT_NAIVE = int(os.environ.get("BENCH_REPEAT_NAIVE", "1"))  # the baseline takes N x W/B per run
+NODES = [int(n) for n in os.environ.get("BENCH_NODES", "4,8").split(",")]  # receiving trays per case (at most 8)
 RATE_MBIT = int(os.environ.get("BENCH_RATE_MBIT", "200"))
 SHARDS = int(os.environ.get("BENCH_SHARDS", "150"))
 SHARD_BYTES = int(os.environ.get("BENCH_SHARD_BYTES", str(4 << 20)))
@@ -128,6 +132,25 @@ def results(output: str) -> list[dict[str, Any]]:
     return found
 
 
+def split_pass(source: dict[str, Any], receivers: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """Where a pass's seconds go, from the relays' own clocks (the trays share the host's clock):
+    the chain's start (the source's start -> its first byte), the stream (-> the first receiver
+    holding every byte; its rate against B), each later hop's lag (the last byte reaching tray k
+    after tray k-1) and the end (the last byte on the last tray -> every tray verified)."""
+    if source.get("first_byte_at") is None or any(r.get("last_byte_at") is None for r in receivers):
+        return {}  # a relay of a revision before these clocks
+    chain = sorted(receivers, key=lambda r: r["index"])
+    stream = chain[0]["last_byte_at"] - source["first_byte_at"]
+    lags = [b["last_byte_at"] - a["last_byte_at"] for a, b in itertools.pairwise(chain)]
+    return {
+        "start_s": round(source["first_byte_at"] - source["started_at"], 2),
+        "stream_s": round(stream, 2),
+        "stream_over_b": round(total / stream / LINK, 3),
+        "hop_lags_s": [round(lag, 3) for lag in lags],
+        "end_s": round(max(r["finished_at"] for r in chain) - max(r["last_byte_at"] for r in chain), 2),
+    }
+
+
 def measure_once(trays: list[str], method: str, total: int) -> dict[str, Any]:
     for tray in trays:
         sh("docker", "exec", f"{NAME}-{tray}", "rm", "-rf", DEST)
@@ -140,6 +163,7 @@ def measure_once(trays: list[str], method: str, total: int) -> dict[str, Any]:
     assert len(receivers) == len(trays) and all(r["state"] == "complete" for r in receivers), output[-3000:]
     last = max(r["finished_at"] for r in receivers)
     seconds = last - source["started_at"]
+    phases = split_pass(source, receivers, total) if method == "chain" else {}
     sums = {sh("docker", "exec", f"{NAME}-{t}", "sh", "-c", f"cd {DEST} && cat $(ls *.safetensors) | sha256sum") for t in trays}
     rerun_s, rerun_out, _start, _end = stage(trays, method)
     return {
@@ -157,6 +181,7 @@ def measure_once(trays: list[str], method: str, total: int) -> dict[str, Any]:
         "overhead_before_s": round(source["started_at"] - wall_start, 1),
         "overhead_after_s": round(wall_end - last, 1),
         "slowest_tasks": slowest_tasks(output)[:6],
+        **phases,
         "copies_identical": len(sums) == 1,
         "rerun_seconds": round(rerun_s, 1),
         "rerun_moved_nothing": "this pass moved nothing" in rerun_out and "Start the source" not in rerun_out,
@@ -228,7 +253,7 @@ def main() -> None:
         # it, as every pass after the first does), so that the first row does not carry it.
         stage(["tray1"], "chain")
         print(f"load before: {os.getloadavg()}", flush=True)  # noqa: T201
-        for nodes in (4, 8):
+        for nodes in NODES:
             trays = [f"tray{i}" for i in range(1, nodes + 1)]
             for method in METHODS:
                 row = measure(trays, method, total)
@@ -253,9 +278,17 @@ def main() -> None:
             f" {r['rerun_seconds']:>9.1f} {r['copies_identical']!s:>9}  {r['runs_seconds']}"
         )
     for r in rows:
+        if r.get("hop_lags_s") is not None:
+            lags = r["hop_lags_s"]
+            print(  # noqa: T201
+                f"where the seconds go, {r['approach']} N={r['nodes']}: start {r['start_s']:.2f} s, stream {r['stream_s']:.2f} s"
+                f" ({r['stream_over_b']:.3f} x B), {len(lags)} more hops {sum(lags):.2f} s (each {min(lags):.3f}-{max(lags):.3f}), end {r['end_s']:.2f} s"
+            )
+    for r in rows:
         if r["approach"] != "naive":
             print(f"slowest tasks, chain N={r['nodes']}: " + "; ".join(f"{name} {sec:.1f}s" for name, sec in r["slowest_tasks"]))  # noqa: T201
-    print(f"time(N=8)/time(N=4) for the chain: {chain[8]['seconds'] / chain[4]['seconds']:.3f}")  # noqa: T201
+    if 4 in chain and 8 in chain:
+        print(f"time(N=8)/time(N=4) for the chain: {chain[8]['seconds'] / chain[4]['seconds']:.3f}")  # noqa: T201
     print(f"written: {out.relative_to(ROOT)}")  # noqa: T201
 
 

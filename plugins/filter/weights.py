@@ -11,10 +11,10 @@ from ansible_collections.wideep.gb200.plugins.module_utils._relay import transpo
 from ansible_collections.wideep.gb200.plugins.plugin_utils.weights.passes import plan_pass, source_problems
 
 
-def relay_transport_problems(lanes: Any, block_bytes: Any, names: Mapping[str, str]) -> list[str]:
-    """broadcast_lanes | wideep.gb200._relay_transport_problems(broadcast_block_bytes, names): the
-    module's own bounds (module_utils/_relay.py), checked before anything runs on a tray."""
-    return transport_problems(lanes, block_bytes, names=dict(names))
+def relay_transport_problems(lanes: Any, block_bytes: Any, names: Mapping[str, str], congestion: Any = "") -> list[str]:
+    """broadcast_lanes | wideep.gb200._relay_transport_problems(broadcast_block_bytes, names, broadcast_congestion):
+    the module's own bounds (module_utils/_relay.py), checked before anything runs on a tray."""
+    return transport_problems(lanes, block_bytes, names=dict(names), congestion=congestion)
 
 
 def weights_pass(hosts: list[str], hostvars: Mapping[str, Any], manifest: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ import json
 import mmap
 import os
 import queue
+import re
 import select
 import socket
 import struct
@@ -67,12 +68,15 @@ ALIGN = 4096  # O_DIRECT: offsets, lengths and addresses on this grid (a page; a
 STAGE = 8 << 20  # O_DIRECT: bytes per write (staged, or frames' bytes gathered for one pwritev)
 PAGE_CACHE = ("direct", "drop", "keep")
 HASHERS = 2
+# TCP congestion control of the connections a member sends on (make bench-weights, 2026-12-02:
+# with BBR, this host's default, an 8-tray chain took 1.14-1.15 x W/B, with CUBIC 1.09).
+CONGESTION = "cubic"
 
 
-def transport_problems(lanes: Any, block_bytes: Any, socket_buffer: Any = 0, names: dict[str, str] | None = None) -> list[str]:
+def transport_problems(lanes: Any, block_bytes: Any, socket_buffer: Any = 0, names: dict[str, str] | None = None, congestion: Any = CONGESTION) -> list[str]:
     """The bounds of the transport settings, one message per bad value; `names` says what the
     caller calls each one (the broadcast role names its variables)."""
-    named = {"lanes": "lanes", "block_bytes": "block_bytes", "socket_buffer": "socket_buffer", **(names or {})}
+    named = {"lanes": "lanes", "block_bytes": "block_bytes", "socket_buffer": "socket_buffer", "congestion": "congestion", **(names or {})}
     problems = []
     if not 1 <= int(lanes) <= 64:
         problems.append(f"{named['lanes']} is {lanes}: use 1 to 64 TCP connections per hop")
@@ -80,6 +84,11 @@ def transport_problems(lanes: Any, block_bytes: Any, socket_buffer: Any = 0, nam
         problems.append(f"{named['block_bytes']} is {block_bytes}: use a multiple of 4096 from 65536 to 1073741824 (1 GiB)")
     if int(socket_buffer) < 0:
         problems.append(f"{named['socket_buffer']} is {socket_buffer}: use 0 (kernel autotuning) or a size in bytes")
+    if not isinstance(congestion, str) or not re.fullmatch(r"[a-z0-9_]{0,15}", congestion):
+        problems.append(
+            f"{named['congestion']} is {congestion!r}: use the name of a TCP congestion control the trays' kernel has"
+            " (cubic, bbr, reno, ...: /proc/sys/net/ipv4/tcp_available_congestion_control) or '' for the kernel's default"
+        )
     return problems
 
 
@@ -145,6 +154,19 @@ def _kernel_timeouts(sock: socket.socket, send: float, recv: float) -> None:
     for option, seconds in ((socket.SO_SNDTIMEO, send), (socket.SO_RCVTIMEO, recv)):
         whole = int(seconds)
         sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+
+
+def _set_congestion(sock: socket.socket, name: str) -> str:
+    """Ask for congestion control `name` on a socket ('' keeps the kernel's default); returns the
+    one in use. A kernel without it (ENOENT), or a process not allowed it (EPERM), keeps the
+    default: a transfer is not refused over a tuning choice, and the result says what ran."""
+    if name:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, name.encode())
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).split(b"\0", 1)[0].decode()
+    except OSError:
+        return ""
 
 
 def _set_buffers(sock: socket.socket, size: int) -> None:
@@ -391,6 +413,7 @@ class Relay:
         socket_buffer: int = 0,
         page_cache: str = "direct",
         starts: dict[str, int] | None = None,
+        congestion: str = CONGESTION,
     ) -> None:
         if lanes < 1 or block < 4096 or block % 4096 or page_cache not in PAGE_CACHE:
             raise RelayError("lanes >= 1, block a multiple of 4096 and page_cache direct|drop|keep")
@@ -416,6 +439,8 @@ class Relay:
         self.block = block
         self.socket_buffer = socket_buffer
         self.page_cache = page_cache
+        self.congestion = congestion
+        self.congestion_used: str | None = None  # what the kernel gave the connections we send on
         # The plan's start offsets: given, each downstream's hello carries the plan (chain, starts,
         # its index), so that a receiver started before the plan existed (await_plan) learns it.
         self.starts = starts
@@ -428,6 +453,11 @@ class Relay:
         self.started = time.monotonic()
         self.started_at = time.time()
         self.finished_at: float | None = None
+        # Wall clock of the first byte received (the source: sent) and of the last (a receiver:
+        # the whole stream is here; the source: its downstream acknowledged it), to split a pass's
+        # time into the chain's start, the stream, each hop's lag and the verification after it.
+        self.first_byte_at: float | None = None
+        self.last_byte_at: float | None = None
         self.state = "starting"
         self.bypassed: list[int] = []
         self.published: list[str] = []
@@ -492,10 +522,13 @@ class Relay:
             # Wall clock, to time a whole pass across trays (source start -> last tray done).
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "first_byte_at": self.first_byte_at,
+            "last_byte_at": self.last_byte_at,
             "published": list(self.published),
             "failed": dict(self.failed),
             "bypassed": [f"{self.chain[i][0]}:{self.chain[i][1]}" for i in self.bypassed],
             "lanes": self.lanes,
+            "congestion": self.congestion_used,
         }
 
     # ---- source -----------------------------------------------------------------------------
@@ -546,6 +579,7 @@ class Relay:
             return
         self._connect_first()
         began = time.monotonic()
+        self.first_byte_at = time.time()
         while self.position < self.total and self.down is not None:
             for frame in self._frames(self.position, min(self.total, self.position + self.block)):
                 self._forward(frame)
@@ -558,6 +592,7 @@ class Relay:
                 if ahead > 0:
                     time.sleep(ahead)
         self._finish_down()
+        self.last_byte_at = time.time()
         if self.fatal:
             raise RelayError(self.fatal)
         self.state = "complete" if self.position >= self.total else "incomplete"
@@ -623,6 +658,7 @@ class Relay:
                         self._store.put(frame)
                 finally:
                     frame.release()
+            self.last_byte_at = time.time()
             self._ack_upstream()
             self._finish_down()
             if self._store is not None:
@@ -723,6 +759,8 @@ class Relay:
             got += count
             self.last_data = time.monotonic()
             with self.count_lock:
+                if not self.bytes_received:
+                    self.first_byte_at = time.time()
                 self.bytes_received += count
         return True
 
@@ -765,6 +803,7 @@ class Relay:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         _set_buffers(sock, self.socket_buffer)
+        self.congestion_used = _set_congestion(sock, self.congestion)
         sock.settimeout(timeout)
         try:
             sock.connect((host, port))

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from ._relay import Relay, RelayError, await_plan, listen, parse_address, transport_problems
+from ._relay import CONGESTION, Relay, RelayError, await_plan, listen, parse_address, transport_problems
 from ._weights import FileEntry, layout, mark_received, parse_manifest, write_json_atomic
 
 PROCESS_NAME = b"wideep-relay"
@@ -141,7 +141,7 @@ def receive_planned(server: socket.socket, run_id: str, entries: list[FileEntry]
 def start_receiver(spec: dict[str, Any], dest: str, entries: list[FileEntry], lacking: set[str]) -> dict[str, Any]:
     """Listen now (a port already taken fails, named), then wait for the plan in a daemon: what
     model_weights_mark's `receive` starts. RelayError says why it could not start."""
-    problems = transport_problems(spec["lanes"], spec["block_bytes"], spec["socket_buffer"])
+    problems = transport_problems(spec["lanes"], spec["block_bytes"], spec["socket_buffer"], congestion=spec["congestion"])
     if problems:
         raise RelayError("; ".join(problems))
     try:
@@ -157,6 +157,7 @@ def start_receiver(spec: dict[str, Any], dest: str, entries: list[FileEntry], la
         "block": spec["block_bytes"],
         "socket_buffer": spec["socket_buffer"],
         "page_cache": spec["page_cache"],
+        "congestion": spec["congestion"],
     }
     wait = spec["idle_timeout"] + 2 * spec["connect_timeout"]
 
@@ -195,6 +196,7 @@ TRANSPORT_OPTIONS: dict[str, Any] = {
     "block_bytes": {"type": "int", "default": 1048576},
     "socket_buffer": {"type": "int", "default": 0},
     "page_cache": {"type": "str", "default": "direct", "choices": ["direct", "drop", "keep"]},
+    "congestion": {"type": "str", "default": CONGESTION},
 }
 
 # wideep.gb200.model_weights_relay's options (its module and its action plugin share them).
@@ -226,7 +228,7 @@ def relay_work(params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         raise RelayError(f"bad relay spec: {exc}") from exc
     if params["index"] != 0 and not params["dest"]:
         raise RelayError("a receiving member needs dest")
-    problems = transport_problems(params["lanes"], params["block_bytes"], params["socket_buffer"])
+    problems = transport_problems(params["lanes"], params["block_bytes"], params["socket_buffer"], congestion=params["congestion"])
     if problems:
         raise RelayError("; ".join(problems))
     relay = Relay(
@@ -247,6 +249,7 @@ def relay_work(params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         block=params["block_bytes"],
         socket_buffer=params["socket_buffer"],
         page_cache=params["page_cache"],
+        congestion=params["congestion"],
         # downstream hellos carry the plan: a receiver started by model_weights_mark learns it so
         starts=starts,
     )

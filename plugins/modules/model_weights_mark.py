@@ -111,6 +111,12 @@ options:
         description: SO_SNDBUF/SO_RCVBUF in bytes (0 keeps the kernel's autotuning).
         type: int
         default: 0
+      congestion:
+        description:
+          - TCP congestion control of the connection the receiver forwards on ('' keeps the kernel's default); see
+            M(wideep.gb200.model_weights_relay).
+        type: str
+        default: cubic
       page_cache:
         description:
           - C(direct) (O_DIRECT writes, around the page cache), C(drop) written ranges from the page cache behind the

@@ -111,6 +111,16 @@ options:
     description: SO_SNDBUF/SO_RCVBUF in bytes for every connection; 0 leaves them to the kernel's autotuning.
     type: int
     default: 0
+  congestion:
+    description:
+      - TCP congestion control of the connections this member sends on (to its downstream, or every receiver
+        with O(fanout)); an empty string keeps the kernel's default (C(net.ipv4.tcp_congestion_control)).
+      - Where the tray's kernel lacks it, or refuses it, the connection keeps the kernel's default; the result's
+        RV(congestion) says which one ran.
+      - V(cubic) by default, from C(make bench-weights) (see the README), where a chain of 8 trays on links of one
+        rate took 1.09 x W/B with CUBIC and 1.14-1.15 with BBR.
+    type: str
+    default: cubic
   page_cache:
     description:
       - V(direct) writes what a receiver gets with O_DIRECT, around the page cache (no copy into it, nothing to
@@ -194,6 +204,26 @@ lanes:
   description: TCP connections per hop this member used.
   returned: always
   type: int
+congestion:
+  description: The TCP congestion control of the connections this member sent on, as the kernel reports it; null when it sent nothing.
+  returned: always
+  type: str
+started_at:
+  description: Wall clock (seconds since the epoch) when this member started.
+  returned: always
+  type: float
+first_byte_at:
+  description: Wall clock of the first stream byte received (the source, sent); null before it.
+  returned: always
+  type: float
+last_byte_at:
+  description: Wall clock when the whole stream had arrived here (the source, when its downstream acknowledged it); null before it.
+  returned: always
+  type: float
+finished_at:
+  description: Wall clock when this member ended (every file it received written, verified and published).
+  returned: always
+  type: float
 pid:
   description: With O(job_path), the process ID of the detached relay.
   returned: when O(job_path) is set

@@ -6,6 +6,8 @@ start the receivers and the source, and check what every tray holds afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -54,6 +56,7 @@ def broadcast(
     lanes: int = 2,
     block: int = 1 << 20,
     page_cache: str = "drop",
+    congestion: str = "cubic",
 ) -> dict[str, Any]:
     manifest = weights.make_manifest(str(source))["files"]
     entries = weights.parse_manifest({"files": manifest})
@@ -82,6 +85,7 @@ def broadcast(
             "lanes": lanes,
             "block": block,
             "page_cache": page_cache,
+            "congestion": congestion,
         }
         # spawn, not fork: a fork of this (threaded) test process can inherit a held lock
         proc = multiprocessing.get_context("spawn").Process(target=_receiver, args=(kwargs, f"{host}.result.json"))
@@ -102,6 +106,7 @@ def broadcast(
         rate_limit=rate,
         lanes=lanes,
         block=block,
+        congestion=congestion,
     )
     source_result = src.run() if plan["receivers"] else {"bytes_sent": 0}
     for proc in procs.values():
@@ -109,7 +114,34 @@ def broadcast(
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGCONT)
             proc.kill()
-    return {"plan": plan, "source": source_result, "entries": entries}
+    results = {}
+    for host in plan["receivers"]:
+        with contextlib.suppress(OSError, ValueError):
+            results[host] = json.loads(Path(f"{host}.result.json").read_text())
+    return {"plan": plan, "source": source_result, "entries": entries, "receivers": results}
+
+
+def test_the_relays_send_with_the_congestion_control_asked_for_and_say_when_each_byte_came(source: Path, tmp_path: Path) -> None:
+    """congestion: set on every connection a member sends on (reno: in every kernel, allowed to
+    anyone); one the kernel lacks keeps its default, and the result names what ran. The clocks
+    that make bench-weights splits a pass with come in order along the chain."""
+    trays = [tmp_path / f"tray{i}" for i in range(3)]
+    first = broadcast(source, trays, port=BASE_PORT + 640, congestion="reno")
+    assert held(trays, first["entries"]) == [True] * 3
+    src, chain = first["source"], [first["receivers"][str(t)] for t in trays]
+    assert src["congestion"] == "reno"
+    assert [r["congestion"] for r in chain] == ["reno", "reno", None]  # the tail sends nothing
+    assert src["started_at"] <= src["first_byte_at"] <= chain[0]["first_byte_at"]
+    for upstream, member in itertools.pairwise(chain):
+        assert upstream["first_byte_at"] <= member["first_byte_at"] <= member["last_byte_at"] <= member["finished_at"]
+        assert upstream["last_byte_at"] <= member["last_byte_at"]
+    assert chain[0]["last_byte_at"] <= src["last_byte_at"] <= src["finished_at"]
+
+    default = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    again = [tmp_path / f"again{i}" for i in range(2)]
+    second = broadcast(source, again, port=BASE_PORT + 670, congestion="nosuchcc")
+    assert held(again, second["entries"]) == [True] * 2
+    assert second["source"]["congestion"] == default
 
 
 def kill_at_half(proc: multiprocessing.Process, progress: Path, sig: int) -> None:
@@ -373,7 +405,7 @@ def test_the_broadcast_role_refuses_bad_transport_settings_all_at_once(tmp_path:
     playbook.write_text(
         "- hosts: localhost\n  gather_facts: false\n  roles:\n"
         "    - role: wideep.gb200.broadcast\n      broadcast_source_dir: /nonexistent\n      broadcast_dest: /nonexistent\n"
-        "      broadcast_lanes: 0\n      broadcast_block_bytes: 5000\n"
+        "      broadcast_lanes: 0\n      broadcast_block_bytes: 5000\n      broadcast_congestion: Cubic!\n"
     )
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
@@ -388,6 +420,7 @@ def test_the_broadcast_role_refuses_bad_transport_settings_all_at_once(tmp_path:
     assert proc.returncode != 0
     assert "broadcast_lanes (model_weights_lanes for the weights) is 0: use 1 to 64" in out
     assert "broadcast_block_bytes (model_weights_block_bytes for the weights) is 5000: use a multiple of 4096" in out
+    assert "broadcast_congestion (model_weights_congestion for the weights) is 'Cubic!': use the name of a TCP congestion control" in out
     assert "Manifest of the source" not in out  # refused before the first task that reads a host
 
 
@@ -448,25 +481,29 @@ def test_detached_relays_through_ansible_return_at_once_and_relay_wait_collects_
 
 
 @pytest.mark.parametrize(
-    ("lanes", "block", "bad"),
+    ("lanes", "block", "congestion", "bad"),
     [
-        (1, 65536, []),
-        (64, 1 << 30, []),
-        (0, 65536, ["lanes"]),
-        (65, 65536, ["lanes"]),
-        (2, 61440, ["block_bytes"]),
-        (2, (1 << 30) + 4096, ["block_bytes"]),
-        (2, 65537, ["block_bytes"]),
+        (1, 65536, "cubic", []),
+        (64, 1 << 30, "", []),
+        (2, 65536, "bbr", []),
+        (0, 65536, "cubic", ["lanes"]),
+        (65, 65536, "cubic", ["lanes"]),
+        (2, 61440, "cubic", ["block_bytes"]),
+        (2, (1 << 30) + 4096, "cubic", ["block_bytes"]),
+        (2, 65537, "cubic", ["block_bytes"]),
+        (2, 65536, "BBR", ["congestion"]),
+        (2, 65536, "a_name_too_long_", ["congestion"]),
+        (0, 65536, None, ["lanes", "congestion"]),
     ],
 )
-def test_transport_bounds_are_one_rule_for_the_module_and_the_role(lanes: int, block: int, bad: list[str]) -> None:
+def test_transport_bounds_are_one_rule_for_the_module_and_the_role(lanes: int, block: int, congestion: Any, bad: list[str]) -> None:
     """module_utils/_relay.transport_problems: the module checks it on the tray, the broadcast role (its filter) first."""
     from ansible_collections.wideep.gb200.plugins.filter.weights import relay_transport_problems
     from ansible_collections.wideep.gb200.plugins.module_utils._relay import transport_problems
 
-    assert [p.split(" is ")[0] for p in transport_problems(lanes, block)] == bad
-    names = {"lanes": "L", "block_bytes": "B"}
-    assert [p.split(" is ")[0] for p in relay_transport_problems(lanes, block, names)] == [names[b] for b in bad]
+    assert [p.split(" is ")[0] for p in transport_problems(lanes, block, congestion=congestion)] == bad
+    names = {"lanes": "L", "block_bytes": "B", "congestion": "C"}
+    assert [p.split(" is ")[0] for p in relay_transport_problems(lanes, block, names, congestion)] == [names[b] for b in bad]
 
 
 def test_receivers_started_by_the_check_learn_their_place_from_the_upstreams_hello(source: Path, tmp_path: Path) -> None:
