@@ -30,7 +30,9 @@ import importlib.metadata
 import io
 import json
 import logging
+import os
 import re
+import select
 import sys
 import warnings
 from typing import Any
@@ -103,6 +105,20 @@ def parse_all(argvs: dict[str, list[str]], model_path: str | None) -> dict[str, 
     return results
 
 
+def emit(text: str) -> None:
+    """Write all of text to stdout. With PYTHONUNBUFFERED (set here, and often in images) stdout
+    has no buffer to retry a partial write, and after the engine's parse a write to a pipe whose
+    reader is slower than us came back short and silently lost the rest (64 KiB of a 100 KiB
+    answer, Dynamo 1.6.1 + SGLang 0.5.21): so write the bytes ourselves until none are left."""
+    sys.stdout.flush()
+    view = memoryview(text.encode())
+    while view:
+        try:
+            view = view[os.write(1, view) :]
+        except BlockingIOError:  # a stdout left non-blocking: wait until the pipe has room
+            select.select([], [1], [])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--parse", metavar="FILE", help="JSON {name: argv}; '-' reads stdin")
@@ -118,7 +134,7 @@ def main() -> int:
             argvs = json.load(handle)
     if argvs:
         out["parsed"] = parse_all(argvs, options.model_path_override)
-    sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
+    emit(json.dumps(out, sort_keys=True) + "\n")
     return 0
 
 
