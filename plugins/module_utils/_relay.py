@@ -69,7 +69,7 @@ STAGE = 8 << 20  # O_DIRECT: bytes per write (staged, or frames' bytes gathered 
 PAGE_CACHE = ("direct", "drop", "keep")
 HASHERS = 2
 # TCP congestion control of the connections a member sends on (make bench-weights, 2026-12-02:
-# with BBR, this host's default, an 8-tray chain took 1.14-1.15 x W/B, with CUBIC 1.09).
+# with BBR, this host's default, an 8-tray chain took 1.14-1.15 x W/B, with CUBIC 1.09-1.11; loaded 1.24 and 1.15).
 CONGESTION = "cubic"
 
 

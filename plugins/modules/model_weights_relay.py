@@ -118,7 +118,7 @@ options:
       - Where the tray's kernel lacks it, or refuses it, the connection keeps the kernel's default; the result's
         RV(congestion) says which one ran.
       - V(cubic) by default, from C(make bench-weights) (see the README), where a chain of 8 trays on links of one
-        rate took 1.09 x W/B with CUBIC and 1.14-1.15 with BBR.
+        rate took 1.09-1.11 x W/B with CUBIC and 1.14-1.15 with BBR (under load 1.15 and 1.24).
     type: str
     default: cubic
   page_cache:
