@@ -107,6 +107,7 @@ def test_every_tray_lists_the_same_imex_domain(plan: dict[str, Any], trays: dict
 def test_an_unknown_role_in_gb200_provision_skip_is_refused_before_any_change() -> None:
     run = run_playbook("provision", "-e", '{"gb200_provision_skip": ["gdrcopy", "infiniband"]}')
     assert run.rc != 0, run.describe()
-    assert "tray1: gb200_provision_skip must be a list of provisioning roles" in run.output, run.describe()
+    roles = "rdma, gpu_driver, gdrcopy, host_limits, container_runtime, imex"
+    assert f"tray1: gb200_provision_skip must be a list of these roles ({roles})" in run.output, run.describe()
     assert 'got ["gdrcopy", "infiniband"]; not roles: infiniband' in run.output, run.describe()
     assert all(counters["changed"] == 0 for counters in run.recap.values()), run.describe()
