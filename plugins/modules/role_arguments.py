@@ -47,8 +47,8 @@ options:
       tags:
         description:
           - The tags the role's tasks run under in the playbook; the role is checked only when this run's C(--tags) and
-            C(--skip-tags) select one of them (C(stage --tags image) does not ask for the weights' variables). Empty:
-            always checked.
+            C(--skip-tags) select one of them (C(stage --tags image) does not ask for the weights' variables); when
+            empty, always checked.
         type: list
         elements: str
         default: []
@@ -58,7 +58,7 @@ options:
   skip_variable:
     description:
       - A host variable that lists roles the host does not run (C(gb200_provision_skip)); those are not checked there.
-        Its value is checked too, on every host listed: a list of names from O(roles), or empty.
+        Its value is checked too, on every host listed (a list of names from O(roles), or empty).
     type: str
 notes:
   - The options it checks are documented per role (C(ansible-doc -t role wideep.gb200.<role>)).

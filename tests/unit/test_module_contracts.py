@@ -24,7 +24,7 @@ from ansible_module import assert_check_predicts_apply, run_module, run_rounds
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted((ROOT / "plugins" / "modules").glob("*.py"))
 # Readers not named *_info: gpu_info's name predates the rule; plan computes on the controller and changes nothing.
-READERS = {"gpu_info", "plan"}
+READERS = {"gpu_info", "plan", "role_arguments"}
 
 
 def documentation(path: Path) -> dict[str, Any]:
