@@ -44,6 +44,9 @@ options:
         description:
           - The groups (C(gb200), C(prefill)) or hosts it runs on. Only the hosts of the play that runs this task are
             checked, so that C(--limit) applies as it does to Ansible's own check.
+        type: list
+        elements: str
+        required: true
       tags:
         description:
           - The tags the role's tasks run under in the playbook; the role is checked only when this run's C(--tags) and
@@ -52,9 +55,6 @@ options:
         type: list
         elements: str
         default: []
-        type: list
-        elements: str
-        required: true
   skip_variable:
     description:
       - A host variable that lists roles the host does not run (C(gb200_provision_skip)); those are not checked there.
