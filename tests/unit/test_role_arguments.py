@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_module import ROOT
+from ansible_module import ROOT, ansible_env
 
 from ansible_collections.wideep.gb200.plugins.action.role_arguments import check_host, role_options, selected, skip_problem
 
@@ -88,8 +88,7 @@ def test_the_check_agrees_with_ansibles_own(tmp_path: Path) -> None:
     bad = {"rdma_require_active_hcas": "maybe", "rdma_packages": 5, "rdma_mlx5_dev_link": "sometimes"}
     play = [{"hosts": "localhost", "gather_facts": False, "vars": bad, "tasks": [{"ansible.builtin.include_role": {"name": "wideep.gb200.rdma"}}]}]
     (tmp_path / "own.yml").write_text(yaml.safe_dump(play))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "pythonpath"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false")
-    env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+    env = ansible_env()  # JSON output
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(tmp_path / "own.yml")]
     done = subprocess.run(command, env=env, text=True, capture_output=True, check=False, cwd=ROOT, timeout=300)
     result = json.loads(done.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]
