@@ -89,6 +89,14 @@ def slowest(output: str, count: int = 10) -> list[dict[str, Any]]:
     return [{"task": task, "seconds": seconds} for seconds, task in sorted(rows, key=lambda r: -r[0])[:count]]
 
 
+def strategy() -> dict[str, str]:
+    """The strategy plugin the runs use and where it comes from (ansible.cfg, or ANSIBLE_STRATEGY to compare)."""
+    command = [str(Path(sys.executable).parent / "ansible-config"), "dump", "--format", "json"]
+    done = subprocess.run(command, cwd=ROOT, text=True, capture_output=True, stdin=subprocess.DEVNULL, check=True)
+    setting = next(item for item in json.loads(done.stdout) if item["name"] == "DEFAULT_STRATEGY")
+    return {"name": setting["value"], "origin": setting["origin"]}
+
+
 def site(label: str) -> dict[str, Any]:
     env = dict(
         os.environ,
@@ -153,6 +161,7 @@ def main() -> None:
         "topology": groups,
         "cpus": os.cpu_count(),
         "ansible_config": os.environ.get("ANSIBLE_CONFIG", "ansible.cfg"),
+        "strategy": strategy(),
         "first_run_from": None
         if args.noop_only
         else ("the running cluster (--keep)" if args.keep else "bare (cluster.py down + up --preload-serving: the serving image on every tray)"),

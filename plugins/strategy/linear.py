@@ -18,7 +18,7 @@ description:
     through the same result queue, so callbacks, C(register), handlers, C(any_errors_fatal) and the play's
     statistics see no difference. Every other task, and every task whose C(when) is true, goes to a worker as always.
   - A task is left to a worker, unchanged, when it has a loop (its C(when) is evaluated per item), a C(delegate_to),
-    a conditional that calls a lookup (C(lookup), C(query), C(q): a lookup may have effects, and would run twice), or
+    a conditional that calls a lookup (C(lookup), C(query), C(q); a lookup may have effects, and would run twice), or
     when evaluating the conditional here raises anything or emits a warning or deprecation (the worker reports
     those as it always does).
   - Uses ansible-core's task-executor internals of the ansible-core versions this collection supports (2.19); with
@@ -42,9 +42,14 @@ try:  # the executor internals this strategy replays; absent in another ansible-
     from ansible.executor.task_result import _RawTaskResult
     from ansible.playbook.task import Task
 
-    HAS_INTERNALS = all(hasattr(cls, name) for cls, name in (
-        (Task, "_resolve_conditional"), (Task, "update_result_no_log"), (_display_utils, "DeferredWarningContext"),
-    ))
+    HAS_INTERNALS = all(
+        hasattr(cls, name)
+        for cls, name in (
+            (Task, "_resolve_conditional"),
+            (Task, "update_result_no_log"),
+            (_display_utils, "DeferredWarningContext"),
+        )
+    )
 except ImportError:  # pragma: no cover - another ansible-core
     HAS_INTERNALS = False
 
@@ -69,7 +74,10 @@ class StrategyModule(LinearStrategyModule):
         # What StrategyBase._queue_task and the worker do for this task and host, less the fork: the result
         # goes through the same queue, so the results thread and _process_pending_results handle it as any other.
         self._queued_task_cache[(host.name, task._uuid)] = {
-            "host": host, "task": task, "task_vars": task_vars, "play_context": play_context,
+            "host": host,
+            "task": task,
+            "task_vars": task_vars,
+            "play_context": play_context,
         }
         self._tqm.send_callback("v2_runner_on_start", host, task)
         self._final_q.send_task_result(_RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs()))
@@ -106,7 +114,7 @@ class StrategyModule(LinearStrategyModule):
                 false_condition: dict[str, Any] = {}
                 if task._resolve_conditional(task.when, tempvars, result_context=false_condition):
                     return None
-                result = dict(changed=False, skipped=True, skip_reason="Conditional result was False") | false_condition
+                result = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"} | false_condition
                 task.update_result_no_log(templar, result)
             if warnings.get_warnings() or warnings.get_deprecation_warnings():
                 return None

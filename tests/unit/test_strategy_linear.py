@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ CORE = "ansible.builtin.linear"
 OURS = "wideep.gb200.linear"
 
 
-def run(strategy: str, tmp_path: Path, playbook: Path = CASES / "cases.yml", inventory: Path = CASES / "inventory.yml", *flags: str) -> dict[str, Any]:
+def run(strategy: str, tmp_path: Path, playbook: Path = CASES / "cases.yml", inventory: Path = CASES / "inventory.yml") -> dict[str, Any]:
     out = tmp_path / strategy
     out.mkdir()
     env = dict(
@@ -44,12 +43,11 @@ def run(strategy: str, tmp_path: Path, playbook: Path = CASES / "cases.yml", inv
         WIDEEP_TEST_RESULTS=str(out / "results.json"),
         WIDEEP_TEST_WHERE=str(out / "where.txt"),
     )
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "-e", f"ansible_python_interpreter={sys.executable}", *flags, str(playbook)]
-    started = time.monotonic()
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
     done = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=True, check=False, timeout=600)
     recorded = json.loads((out / "results.json").read_text())
     where = (out / "where.txt").read_text().splitlines() if (out / "where.txt").exists() else []
-    return {"rc": done.returncode, "output": done.stdout + done.stderr, "where": sorted(where), "seconds": time.monotonic() - started, **recorded}
+    return {"rc": done.returncode, "output": done.stdout + done.stderr, "where": sorted(where), **recorded}
 
 
 def normalized(results: list[dict[str, Any]]) -> list[str]:
