@@ -66,6 +66,12 @@ class StrategyModule(LinearStrategyModule):
         super().__init__(tqm)
         self.skipped_here = 0
 
+    def run(self, iterator: Any, play_context: Any) -> Any:
+        try:
+            return super().run(iterator, play_context)
+        finally:
+            display.vv(f"wideep.gb200.linear: {self.skipped_here} task results of the play skipped on the controller, without a worker")
+
     def _queue_task(self, host: Any, task: Any, task_vars: dict[str, Any], play_context: Any) -> None:
         result = self._skip_result(host, task, task_vars, play_context) if HAS_INTERNALS else None
         if result is None:
