@@ -419,6 +419,7 @@ def main() -> None:
     for index in range(1, 5):
         shutil.rmtree(WORK / f"tray{index}", ignore_errors=True)
     out = ROOT / "build" / "bench" / "relay.json"
+    out.parent.mkdir(parents=True, exist_ok=True)  # BENCH_RELAY_DIR may be elsewhere
     out.write_text(json.dumps(rows, indent=2) + "\n")
     (out.parent / "relay-ceilings.json").write_text(json.dumps(measured, indent=2) + "\n")
     load = os.getloadavg()
