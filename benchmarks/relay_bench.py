@@ -24,6 +24,7 @@ measures one hop over NIXL/UCX (TCP) in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -208,6 +209,37 @@ def disk_rates(directory: Path) -> dict[str, float]:
 
 
 # ---- one case -----------------------------------------------------------------------------------
+def _listening_ports(tray: str = "") -> set[int]:
+    """Ports in LISTEN here, or in an emulated tray's network namespace."""
+    tables = ("/proc/net/tcp", "/proc/net/tcp6")
+    if tray:
+        text = docker("exec", tray, "cat", *tables, check=False)
+    else:
+        text = ""
+        for table in tables:
+            with contextlib.suppress(OSError), open(table, encoding="ascii") as handle:
+                text += handle.read()
+    ports = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:  # LISTEN
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _wait_listening(ports: dict[str, list[int]], timeout: float = 60.0) -> None:
+    """The source starts once every receiver listens (ports by tray; "" = this host): otherwise
+    a receiver that starts slower than the source costs the case the source's connect retry
+    (0.2 s), which is the bench's race, not the relay's rate. (In `stage` the receivers are
+    started by the check, before the source.)"""
+    deadline = time.monotonic() + timeout
+    for tray, wanted in ports.items():
+        while not set(wanted) <= _listening_ports(tray):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"receivers not listening on {sorted(set(wanted) - _listening_ports(tray))} {tray} after {timeout:.0f} s")
+            time.sleep(0.01)
+
+
 def run_chain(
     manifest: list[dict[str, Any]], source: Path, receivers: int, lanes: int, variant: str, port: int, block: int = BLOCKS[0], page_cache: str = PAGE_CACHE[0]
 ) -> dict[str, Any]:
@@ -230,6 +262,7 @@ def run_chain(
         proc = ctx.Process(target=_member, args=(variant, kwargs, there))
         proc.start()
         procs.append((proc, here))
+    _wait_listening({"": [port + i for i in range(1, receivers + 1)]})
     here, there = ctx.Pipe()
     src = ctx.Process(target=_member, args=(variant, common | {"index": 0, "needs": [], "dest": None, "source_dir": str(source)}, there))
     src.start()
@@ -294,7 +327,7 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                 common = {"run_id": f"emu-{time.time()}", "chain": chain, "manifest": manifest, "lanes": lanes, "block": BLOCKS[0], "page_cache": PAGE_CACHE[0]}
                 common |= {"stall_timeout": 30, "connect_timeout": 30}
                 procs = []
-                # receivers first (they listen); the source connects within connect_timeout
+                # receivers first; the source once they listen
                 for index, tray in [*list(enumerate(members))[1:], (0, members[0])]:
                     spec = common | {"index": index}
                     if index == 0:
@@ -303,6 +336,8 @@ def emulated_cases(manifest: list[dict[str, Any]], source: Path) -> list[dict[st
                         docker("exec", tray, "rm", "-rf", f"{base}/dest")
                         spec |= {"needs": [f["path"] for f in manifest], "dest": f"{base}/dest", "idle_timeout": 60}
                     cmd = ["docker", "exec", "-e", f"PYTHONPATH={base}/pp", tray, "python3", f"{base}/relay_bench.py", "member", json.dumps(spec)]
+                    if index == 0:
+                        _wait_listening({t: [port] for t in members[1:]})
                     procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
                 outs = [json.loads((p.communicate()[0].strip().splitlines() or ["{}"])[-1]) for p in procs]
                 source_out = outs.pop()
